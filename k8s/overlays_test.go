@@ -1,0 +1,174 @@
+// Package k8s holds the QxSMS configuration; its tests build every overlay
+// exactly as `kubectl apply -k` would and hold the renders to golden files.
+package k8s
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/redact"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden renders under testdata/")
+
+func allInstances(t *testing.T) []overlays.Instance {
+	t.Helper()
+	repo := &overlays.Repo{Dir: "."}
+	envs, err := repo.Environments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []overlays.Instance
+	for _, env := range envs {
+		insts, err := repo.Select(env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, insts...)
+	}
+	want := map[string]bool{"development/local": true, "staging/pprd": true, "staging/demo": true, "production/prod": true}
+	for _, inst := range all {
+		delete(want, inst.String())
+	}
+	if len(want) > 0 {
+		t.Fatalf("instances missing from k8s/overlays: %v", want)
+	}
+	return all
+}
+
+func TestOverlaysRenderGolden(t *testing.T) {
+	for _, inst := range allInstances(t) {
+		t.Run(inst.String(), func(t *testing.T) {
+			objs, err := overlays.Build(filesys.MakeFsOnDisk(), inst.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			for _, o := range objs {
+				b, err := yaml.Marshal(redact.Secret(o).Object)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf.WriteString("---\n")
+				buf.Write(b)
+			}
+			golden := filepath.Join("testdata", inst.Env+"-"+inst.Name+".golden.yaml")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./k8s -update` to create it)", err)
+			}
+			if !bytes.Equal(want, buf.Bytes()) {
+				t.Errorf("render of %s differs from %s; if intended, run `go test ./k8s -update` and review the diff", inst, golden)
+			}
+		})
+	}
+}
+
+func TestOverlayInvariants(t *testing.T) {
+	for _, inst := range allInstances(t) {
+		t.Run(inst.String(), func(t *testing.T) {
+			objs, err := overlays.Build(filesys.MakeFsOnDisk(), inst.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := overlays.Check(inst, objs, overlays.StaticScope); err != nil {
+				t.Error(err)
+			}
+			kinds := map[string]int{}
+			for _, o := range objs {
+				kinds[o.GetKind()]++
+				if got := o.GetLabels()[overlays.InstanceLabel]; got != inst.Name {
+					t.Errorf("%s/%s: label %s=%q, want %q", o.GetKind(), o.GetName(), overlays.InstanceLabel, got, inst.Name)
+				}
+				if got := o.GetLabels()[overlays.EnvironmentLabel]; got != inst.Env {
+					t.Errorf("%s/%s: label %s=%q, want %q", o.GetKind(), o.GetName(), overlays.EnvironmentLabel, got, inst.Env)
+				}
+				checkWorkload(t, inst, o)
+			}
+			for kind, n := range map[string]int{"Namespace": 1, "Deployment": 2, "StatefulSet": 2, "Service": 3, "PersistentVolumeClaim": 4, "Ingress": 1, "Secret": 1, "ConfigMap": 2} {
+				if kinds[kind] != n {
+					t.Errorf("%d %s objects, want %d", kinds[kind], kind, n)
+				}
+			}
+		})
+	}
+}
+
+func checkWorkload(t *testing.T, inst overlays.Instance, o *unstructured.Unstructured) {
+	t.Helper()
+	switch o.GetKind() {
+	case "Deployment":
+		containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		for _, c := range containers {
+			c := c.(map[string]any)
+			if c["imagePullPolicy"] != "Always" {
+				t.Errorf("Deployment %s container %v: imagePullPolicy %v, want Always so restarts refresh rebuilt images", o.GetName(), c["name"], c["imagePullPolicy"])
+			}
+		}
+	case "ConfigMap":
+		if debug, ok, _ := unstructured.NestedString(o.Object, "data", "DEBUG"); ok && inst.Env == "production" && debug != "false" {
+			t.Errorf("ConfigMap %s: DEBUG=%q in production", o.GetName(), debug)
+		}
+	case "PersistentVolumeClaim":
+		if sc, _, _ := unstructured.NestedString(o.Object, "spec", "storageClassName"); sc != "nfs" {
+			t.Errorf("PVC %s: storageClassName %q, want nfs", o.GetName(), sc)
+		}
+	}
+}
+
+// Secrets come from secretGenerator only, never from a manifest in git.
+func TestNoSecretManifestsInGit(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml")) || strings.HasPrefix(path, "testdata") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, doc := range strings.Split(string(b), "\n---") {
+			var m map[string]any
+			if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+				t.Errorf("%s: %v", path, err)
+				continue
+			}
+			if m["kind"] == "Secret" {
+				t.Errorf("%s holds a Secret manifest: use a secretGenerator in the overlay's kustomization instead", path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClusterStorageClassRetains(t *testing.T) {
+	objs, err := overlays.Build(filesys.MakeFsOnDisk(), "cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].GetKind() != "StorageClass" || objs[0].GetName() != "nfs" {
+		t.Fatalf("k8s/cluster should hold the nfs StorageClass, got %d objects", len(objs))
+	}
+	if p, _, _ := unstructured.NestedString(objs[0].Object, "reclaimPolicy"); p != "Retain" {
+		t.Errorf("StorageClass nfs reclaimPolicy %q, want Retain", p)
+	}
+}
