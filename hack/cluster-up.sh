@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Starts the local QxSMS cluster on loopback: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok (through kwokctl's binary
+# runtime, with binaries built from Go modules), two fake nodes, the nfs
+# StorageClass and the NFS-style provisioner. Idempotent; writes the admin
+# kubeconfig to .cluster/kubeconfig and logs under .cluster/logs.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+state=${QXSMS_CLUSTER_DIR:-$repo/.cluster}
+name=qxsms
+kubeconfig=$state/kubeconfig
+export KWOK_WORKDIR=$state/kwok
+log() { echo "cluster-up: $*" >&2; }
+start=$(date +%s%N)
+
+bin=$("$repo/hack/build-tools.sh")
+kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
+
+provisioner_alive() { [ -f "$state/provisioner.pid" ] && kill -0 "$(cat "$state/provisioner.pid")" 2>/dev/null; }
+
+if [ -f "$kubeconfig" ] && "${kubectl[@]}" get --raw /readyz >/dev/null 2>&1 && provisioner_alive; then
+  log "already running (KUBECONFIG=$kubeconfig)"
+  exit 0
+fi
+if [ -d "$state" ]; then
+  log "found a stopped or partial cluster in $state: removing it first"
+  "$repo/hack/cluster-down.sh"
+fi
+mkdir -p "$state/logs" "$state/nfs" "$state/bin"
+
+log "building the provisioner"
+(cd "$repo/hack" && go build -o "$state/bin/nfs-provisioner" ./nfs-provisioner)
+
+k8s_version=$("$bin/kube-apiserver" --version | awk '{print $2}')
+cat > "$state/kwokctl.yaml" <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeVersion: $k8s_version
+  kubectlBinary: $bin/kubectl
+YAML
+
+log "starting the control plane ($k8s_version) with kwokctl"
+"$bin/kwokctl" --name "$name" --config "$state/kwokctl.yaml" create cluster \
+  --runtime binary \
+  --kubeconfig "$kubeconfig" \
+  --etcd-binary "$bin/etcd" \
+  --kube-apiserver-binary "$bin/kube-apiserver" \
+  --kube-controller-manager-binary "$bin/kube-controller-manager" \
+  --kube-scheduler-binary "$bin/kube-scheduler" \
+  --kwok-controller-binary "$bin/kwok" \
+  --wait 60s >"$state/logs/kwokctl-create.log" 2>&1 || {
+    log "kwokctl failed; its output:"; cat "$state/logs/kwokctl-create.log" >&2; exit 1; }
+ln -sfn "$KWOK_WORKDIR/clusters/$name/logs" "$state/logs/components"
+
+log "adding 2 fake nodes"
+for i in 0 1; do cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+status:
+  allocatable: {cpu: "256", memory: 1Ti, pods: "1000"}
+  capacity: {cpu: "256", memory: 1Ti, pods: "1000"}
+YAML
+done | "${kubectl[@]}" apply -f - >/dev/null
+"${kubectl[@]}" apply -k "$repo/k8s/cluster" >/dev/null
+
+log "starting the NFS provisioner (data root $state/nfs)"
+nohup "$state/bin/nfs-provisioner" --kubeconfig "$kubeconfig" --data-root "$state/nfs" \
+  >"$state/logs/nfs-provisioner.log" 2>&1 </dev/null &
+echo $! >"$state/provisioner.pid"
+
+"${kubectl[@]}" wait --for=condition=Ready node --all --timeout=60s >/dev/null
+sleep 0.2
+provisioner_alive || { log "the provisioner exited:"; cat "$state/logs/nfs-provisioner.log" >&2; exit 1; }
+log "ready in $(( ($(date +%s%N) - start) / 1000000 )) ms: export KUBECONFIG=$kubeconfig"
