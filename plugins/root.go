@@ -18,6 +18,7 @@ import (
 	// Authentication plugins (exec, OIDC) as kubectl has them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
 	"github.com/qxsms/kubectl-qxsms/plugins/version"
 )
 
@@ -25,8 +26,8 @@ import (
 // instances wait on the client, not the server; API Priority and Fairness
 // protects the server.
 const (
-	defaultQPS   = 50
-	defaultBurst = 100
+	defaultQPS   = 200
+	defaultBurst = 400
 )
 
 // NewCmdQxsms builds the root command with kubectl's connection flags and one
@@ -59,6 +60,7 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
 	cmd.AddCommand(
+		deploy.NewCmdDeploy(f, streams),
 		version.NewCmdVersion(f, streams),
 	)
 	return cmd
@@ -71,20 +73,14 @@ func addVerbosityFlag(cmd *cobra.Command) {
 	cmd.PersistentFlags().AddGoFlag(fs.Lookup("v"))
 }
 
-// ExitCoder is an error that chooses the process exit code, as kubectl diff's
-// "1 means differences" does. An empty message prints nothing.
-type ExitCoder interface {
-	error
-	ExitCode() int
-}
-
-// PrintError prints err once, kubectl-style, and returns the exit code.
+// PrintError prints err once, kubectl-style, and returns the exit code: an
+// error may choose it (diff's 1 for differences) and may print nothing.
 func PrintError(w io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
 	code := 1
-	var ec ExitCoder
+	var ec interface{ ExitCode() int }
 	if errors.As(err, &ec) {
 		code = ec.ExitCode()
 	}

@@ -370,6 +370,12 @@ func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured,
 		}
 		return res
 	}
+	if live != nil && dryRun == DryRunNone {
+		if err := d.takeOver(ctx, m, live); err != nil {
+			res.Action, res.Err = Failed, err
+			return res
+		}
+	}
 	body, err := json.Marshal(obj.Object)
 	if err != nil {
 		res.Action, res.Err = Failed, err

@@ -11,13 +11,17 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/redact"
 )
 
-// forDisplay strips what only the server cares about and masks Secret values.
+// forDisplay keeps the desired state only, with Secret values masked:
+// controllers change status and resourceVersion at any moment, and
+// managedFields are bookkeeping.
 func forDisplay(o *unstructured.Unstructured) *unstructured.Unstructured {
 	if o == nil {
 		return nil
 	}
 	o = redact.Secret(o).DeepCopy()
 	unstructured.RemoveNestedField(o.Object, "metadata", "managedFields")
+	unstructured.RemoveNestedField(o.Object, "metadata", "resourceVersion")
+	unstructured.RemoveNestedField(o.Object, "status")
 	return o
 }
 

@@ -1,0 +1,50 @@
+# kubectl-qxsms. `make demo` runs the main job on the local cluster; `make test`
+# runs every test (unit, then e2e against the local control plane).
+SHELL := /usr/bin/env bash
+GO ?= go
+VERSION ?= v0.1.0
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+PKG := github.com/qxsms/kubectl-qxsms
+LDFLAGS := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
+BIN := bin/kubectl-qxsms
+export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+E2E_TIMEOUT ?= 40m
+
+.PHONY: all build unit e2e test lint demo cluster-up cluster-down tools bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kubectl-qxsms
+
+## Unit tests: fakes and in-memory kustomize, no cluster.
+unit:
+	$(GO) test -count=1 ./...
+	cd hack && $(GO) test -count=1 ./...
+
+## End-to-end tests: the real binary through the real kubectl against the local cluster.
+e2e: build
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; test $${PIPESTATUS[0]} -eq 0
+
+test: lint unit e2e
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+	cd hack && $(GO) vet ./...
+
+tools:
+	hack/build-tools.sh
+
+cluster-up:
+	hack/cluster-up.sh
+
+cluster-down:
+	hack/cluster-down.sh
+
+demo: build cluster-up
+	hack/demo.sh
+
+clean: cluster-down
+	rm -rf bin dist .e2e.log

@@ -1,0 +1,96 @@
+// Package cli holds what several subcommands share: the config repo flag, the
+// active context and its environment guard, exit codes and the summary table.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+)
+
+// ExitError carries a process exit code; an empty message prints nothing.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+
+// ExitCode is the process exit code.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// WithCode makes err exit with code.
+func WithCode(code int, err error) error { return &ExitError{Code: code, Err: err} }
+
+// ErrSilent fails the command with exit code 1 after it has already said why.
+var ErrSilent = &ExitError{Code: 1}
+
+// AddRootFlag adds --root, the config repo or its k8s/ folder.
+func AddRootFlag(cmd *cobra.Command, root *string) {
+	cmd.Flags().StringVar(root, "root", "", "The config repo, or its k8s/ folder (default: $"+overlays.RootEnv+", else the nearest parent of the working directory holding k8s/overlays).")
+}
+
+// FindRepo resolves --root, $QXSMS_ROOT and the working directory.
+func FindRepo(root string) (*overlays.Repo, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	return overlays.FindRepo(root, os.Getenv(overlays.RootEnv), cwd)
+}
+
+// CurrentContext is the kube context the command will talk to: --context, or
+// the kubeconfig's current context.
+func CurrentContext(cmd *cobra.Command, f cmdutil.Factory) (string, error) {
+	if c, _ := cmd.Flags().GetString("context"); c != "" {
+		return c, nil
+	}
+	raw, err := f.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return "", fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	if raw.CurrentContext == "" {
+		return "", errors.New("no current kube context: pass --context or run `kubectl config use-context NAME`")
+	}
+	return raw.CurrentContext, nil
+}
+
+// Guard enforces k8s/qxsms.yaml's environment → context map, warning once
+// when the repo has no such file.
+func Guard(repo *overlays.Repo, env, kubeContext string, allowMismatch bool, warn io.Writer) (*overlays.Config, error) {
+	cfg, err := repo.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Path == "" {
+		fmt.Fprintf(warn, "Warning: no %s in %s: any kube context is accepted for %q; add it to guard environments\n", overlays.ConfigFile, repo.Dir, env)
+		return cfg, nil
+	}
+	if err := cfg.CheckContext(env, kubeContext); err != nil {
+		var mismatch *overlays.ContextMismatchError
+		if allowMismatch && errors.As(err, &mismatch) {
+			fmt.Fprintf(warn, "Warning: deploying environment %q to context %q, which %s does not allow (--allow-context-mismatch)\n", env, kubeContext, cfg.Path)
+			return cfg, nil
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// AddAllowMismatchFlag adds the deliberate override of the context guard.
+func AddAllowMismatchFlag(cmd *cobra.Command, allow *bool) {
+	cmd.Flags().BoolVar(allow, "allow-context-mismatch", false, "Proceed although k8s/qxsms.yaml does not allow the active kube context for this environment.")
+}
