@@ -19,6 +19,7 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
 	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
+	"github.com/qxsms/kubectl-qxsms/plugins/restart"
 	"github.com/qxsms/kubectl-qxsms/plugins/version"
 )
 
@@ -61,6 +62,7 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 	f := cmdutil.NewFactory(cmdutil.NewMatchVersionFlags(configFlags))
 	cmd.AddCommand(
 		deploy.NewCmdDeploy(f, streams),
+		restart.NewCmdRestart(f, streams),
 		version.NewCmdVersion(f, streams),
 	)
 	return cmd

@@ -56,4 +56,3 @@ func unifiedDiff(name, namespace string, live, desired *unstructured.Unstructure
 	}
 	return text
 }
-

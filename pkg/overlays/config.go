@@ -53,7 +53,7 @@ func (r *Repo) LoadConfig() (*Config, error) {
 // environment may be deployed to.
 type ContextMismatchError struct {
 	Env, Context, Config string
-	Allowed          []string
+	Allowed              []string
 }
 
 func (e *ContextMismatchError) Error() string {

@@ -24,7 +24,6 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
-	"github.com/qxsms/kubectl-qxsms/pkg/redact"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
@@ -162,10 +161,8 @@ func (o *Options) Validate() error {
 	if o.Diff && o.Wait {
 		return errors.New("--diff and --wait cannot be combined: --diff applies nothing to wait for")
 	}
-	switch *o.PrintFlags.OutputFormat {
-	case "", "json", "yaml", "name":
-	default:
-		return fmt.Errorf("--output %q is not supported by deploy: use json, yaml or name", *o.PrintFlags.OutputFormat)
+	if err := cli.ValidateOutput(*o.PrintFlags.OutputFormat, "json", "yaml", "name"); err != nil {
+		return err
 	}
 	if o.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
@@ -299,23 +296,15 @@ func (o *Options) printInstance(buf *bytes.Buffer, r *deploy.InstanceResult) int
 }
 
 func (o *Options) printMachineOutput(results []*deploy.InstanceResult) error {
-	format := *o.PrintFlags.OutputFormat
-	if format != "json" && format != "yaml" {
-		return nil
-	}
-	list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}
+	var objs []*unstructured.Unstructured
 	for _, r := range results {
 		for _, obj := range r.Objects {
 			if obj.Object != nil && obj.Action != deploy.Pruned && obj.Action != deploy.Kept {
-				list.Items = append(list.Items, *redact.Secret(obj.Object))
+				objs = append(objs, obj.Object)
 			}
 		}
 	}
-	p, err := o.PrintFlags.ToPrinter()
-	if err != nil {
-		return err
-	}
-	return p.PrintObj(list, o.Out)
+	return cli.PrintList(o.PrintFlags, objs, o.Out)
 }
 
 func printSummary(out interface{ Write([]byte) (int, error) }, results []*deploy.InstanceResult, suffix string) {

@@ -27,7 +27,7 @@ var example = templates.Examples(`
 
 // Output is what -o json|yaml prints.
 type Output struct {
-	Plugin        buildinfo.Info             `json:"plugin"`
+	Plugin        buildinfo.Info            `json:"plugin"`
 	ServerVersion *apimachineryversion.Info `json:"serverVersion,omitempty"`
 }
 
