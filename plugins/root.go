@@ -20,6 +20,7 @@ import (
 
 	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
 	"github.com/qxsms/kubectl-qxsms/plugins/restart"
+	"github.com/qxsms/kubectl-qxsms/plugins/teardown"
 	"github.com/qxsms/kubectl-qxsms/plugins/version"
 )
 
@@ -63,6 +64,7 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 	cmd.AddCommand(
 		deploy.NewCmdDeploy(f, streams),
 		restart.NewCmdRestart(f, streams),
+		teardown.NewCmdTeardown(f, streams),
 		version.NewCmdVersion(f, streams),
 	)
 	return cmd

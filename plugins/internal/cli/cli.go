@@ -82,7 +82,7 @@ func Guard(repo *overlays.Repo, env, kubeContext string, allowMismatch bool, war
 	if err := cfg.CheckContext(env, kubeContext); err != nil {
 		var mismatch *overlays.ContextMismatchError
 		if allowMismatch && errors.As(err, &mismatch) {
-			fmt.Fprintf(warn, "Warning: deploying environment %q to context %q, which %s does not allow (--allow-context-mismatch)\n", env, kubeContext, cfg.Path)
+			fmt.Fprintf(warn, "Warning: acting on environment %q in context %q, which %s does not allow (--allow-context-mismatch)\n", env, kubeContext, cfg.Path)
 			return cfg, nil
 		}
 		return nil, err

@@ -1,0 +1,286 @@
+// Package teardown implements `kubectl qxsms teardown`.
+package teardown
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+	"k8s.io/kubectl/pkg/util/term"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/teardown"
+	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
+	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
+)
+
+// AcceptDataLossFlag is deliberately long: it lets a teardown destroy the data
+// of volumes whose reclaim policy is not Retain.
+const AcceptDataLossFlag = "accept-data-loss-of-volumes-without-retain-policy"
+
+var (
+	long = templates.LongDesc(`
+		Delete one QxSMS instance deliberately, and never its data.
+
+		The instance's overlay is built and its live objects are found, with the
+		objects deploy applied that have since left the overlay. A plan is shown:
+		the objects, the PVCs with their PVs and NFS paths, the context and its
+		environment. Then you confirm by typing the instance name (--yes for CI;
+		production needs --confirm=INSTANCE). Workloads are deleted first and their
+		pods waited for, then the rest, then the namespace.
+
+		Every PV bound to the instance must have reclaim policy Retain, so that its
+		data stays on the NFS server and the PV becomes Released. Otherwise the
+		teardown refuses and shows the fix.`)
+
+	example = templates.Examples(`
+		# Show the plan and delete nothing
+		kubectl qxsms teardown staging demo --dry-run
+
+		# Delete after typing the instance name at the prompt
+		kubectl qxsms teardown staging demo
+
+		# In CI
+		kubectl qxsms teardown staging demo --yes
+
+		# Production needs the instance named explicitly
+		kubectl qxsms teardown production prod --confirm=prod`)
+)
+
+// Options is the state of one teardown command.
+type Options struct {
+	Root           string
+	Env, Instance  string
+	Yes            bool
+	Confirm        string
+	DryRun         bool
+	Timeout        time.Duration
+	AllowMismatch  bool
+	AcceptDataLoss bool
+
+	instance    overlays.Instance
+	repo        *overlays.Repo
+	config      *overlays.Config
+	kubeContext string
+	clients     func() (*kube.Clients, error)
+	isTerminal  func() bool
+	genericiooptions.IOStreams
+}
+
+// NewCmdTeardown returns the teardown subcommand.
+func NewCmdTeardown(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams, Timeout: 5 * time.Minute}
+	cmd := &cobra.Command{
+		Use:                   "teardown ENV INSTANCE",
+		DisableFlagsInUseLine: true,
+		Short:                 "Delete an instance after a plan and a confirmation, keeping its volumes' data",
+		Long:                  long,
+		Example:               example,
+		Args:                  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(f, cmd, args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cli.AddRootFlag(cmd, &o.Root)
+	cli.AddAllowMismatchFlag(cmd, &o.AllowMismatch)
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Skip the prompt (not enough for protected environments such as production).")
+	cmd.Flags().StringVar(&o.Confirm, "confirm", "", "The instance name, confirming the teardown without a prompt; required for protected environments.")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Print the plan and delete nothing.")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the pods and the namespace to go.")
+	cmd.Flags().BoolVar(&o.AcceptDataLoss, AcceptDataLossFlag, false, "Tear down although some bound PVs would delete their data (reclaim policy not Retain).")
+	return cmd
+}
+
+// Complete resolves the instance, the context and the guard.
+func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.Env, o.Instance = args[0], args[1]
+	var err error
+	if o.repo, err = cli.FindRepo(o.Root); err != nil {
+		return err
+	}
+	insts, err := o.repo.Select(o.Env, []string{o.Instance})
+	if err != nil {
+		return err
+	}
+	o.instance = insts[0]
+	if o.kubeContext, err = cli.CurrentContext(cmd, f); err != nil {
+		return err
+	}
+	if o.config, err = cli.Guard(o.repo, o.Env, o.kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
+		return err
+	}
+	if o.Confirm != "" && o.Confirm != o.Instance {
+		return fmt.Errorf("--confirm=%s does not match the instance %q: nothing was deleted", o.Confirm, o.Instance)
+	}
+	o.clients = func() (*kube.Clients, error) { return kube.New(f) }
+	o.isTerminal = func() bool { return term.IsTerminal(o.In) }
+	return nil
+}
+
+// Run plans, checks, confirms and deletes.
+func (o *Options) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	desired, err := overlays.Build(filesys.MakeFsOnDisk(), o.instance.Dir)
+	if err != nil {
+		return fmt.Errorf("instance %s: %w\nnothing was deleted: fix the overlay, or restore it from git, then retry", o.instance, err)
+	}
+	c, err := o.clients()
+	if err != nil {
+		return err
+	}
+	plan, err := teardown.MakePlan(ctx, c, o.instance, desired, o.kubeContext)
+	if err != nil {
+		return err
+	}
+	o.printPlan(plan)
+	if !plan.NamespaceExists && len(plan.Objects) == 0 {
+		fmt.Fprintf(o.ErrOut, "Instance %s has no namespace %s on context %q: nothing to delete.\n", o.instance, o.instance.Namespace(), o.kubeContext)
+		return nil
+	}
+	if unsafe := plan.UnsafeVolumes(); len(unsafe) > 0 && !o.AcceptDataLoss {
+		var fixes []string
+		for _, v := range unsafe {
+			fixes = append(fixes, fmt.Sprintf("  kubectl patch pv %s -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Retain\"}}'", v.PVName()))
+		}
+		return fmt.Errorf("refusing to tear down %s: %d bound PV(s) would lose their data (reclaim policy not Retain); nothing was deleted. Make them Retain:\n%s\nor pass --%s to accept the loss",
+			o.instance, len(unsafe), strings.Join(fixes, "\n"), AcceptDataLossFlag)
+	}
+	if o.DryRun {
+		fmt.Fprintln(o.ErrOut, "Dry run: nothing was deleted.")
+		return nil
+	}
+	if err := o.confirm(); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	if err := teardown.Execute(ctx, c, plan, teardown.Options{Timeout: o.Timeout, Progress: o.ErrOut}); err != nil {
+		return fmt.Errorf("teardown of %s incomplete: %w", o.instance, err)
+	}
+	fmt.Fprintf(o.ErrOut, "Instance %s deleted in %s.\n", o.instance, time.Since(start).Round(time.Millisecond))
+	return o.printAftermath(ctx, c, plan)
+}
+
+// confirm asks for the deliberate act the seed insists on.
+func (o *Options) confirm() error {
+	name := o.Instance
+	if o.config.Protected(o.Env) {
+		if o.Confirm == "" {
+			return fmt.Errorf("environment %q is protected: pass --confirm=%s to tear down %s (--yes is not enough); nothing was deleted", o.Env, name, o.instance)
+		}
+		return nil
+	}
+	if o.Yes || o.Confirm == name {
+		return nil
+	}
+	if !o.isTerminal() {
+		return fmt.Errorf("refusing to tear down %s without confirmation: stdin is not a terminal, pass --yes (or --confirm=%s); nothing was deleted", o.instance, name)
+	}
+	fmt.Fprintf(o.ErrOut, "Type the instance name (%s) to delete it: ", name)
+	line, err := bufio.NewReader(o.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if strings.TrimSpace(line) != name {
+		return fmt.Errorf("confirmation %q does not match %q: nothing was deleted", strings.TrimSpace(line), name)
+	}
+	return nil
+}
+
+func (o *Options) printPlan(p *teardown.Plan) {
+	fmt.Fprintf(o.Out, "Teardown of instance %s: namespace %s on context %q (environment %s)\n\n", p.Instance, p.Instance.Namespace(), p.Context, p.Instance.Env)
+	fmt.Fprintf(o.Out, "Objects to delete, workloads first (%d):\n", len(p.Objects)+boolToInt(p.NamespaceExists))
+	for _, obj := range p.Objects {
+		fmt.Fprintf(o.Out, "  %s\n", obj.Ref)
+	}
+	if p.NamespaceExists {
+		fmt.Fprintf(o.Out, "  namespace/%s\n", p.Instance.Namespace())
+	}
+	fmt.Fprintln(o.Out, "\nVolumes (the PVCs go with the namespace; Retain keeps each PV and its data):")
+	printVolumes(o.Out, p.Volumes)
+	fmt.Fprintln(o.Out)
+}
+
+func printVolumes(out io.Writer, vols []volumes.Volume) {
+	w := printers.GetNewTabWriter(out)
+	defer w.Flush()
+	fmt.Fprintln(w, "  PVC\tVOLUME\tSTATUS\tRECLAIM POLICY\tNFS")
+	for _, v := range vols {
+		policy, nfs := "-", "-"
+		if v.PV != nil {
+			policy = string(v.PV.Spec.PersistentVolumeReclaimPolicy)
+			if v.PV.Status.Phase == corev1.VolumeReleased {
+				v.Status = "Released"
+			}
+		}
+		if v.Location != nil {
+			nfs = v.Location.Server + ":" + v.Location.Path
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", v.PVC, orDash(v.PVName()), v.Status, policy, nfs)
+	}
+}
+
+// printAftermath shows the Released PVs and what to do next.
+func (o *Options) printAftermath(ctx context.Context, c *kube.Clients, plan *teardown.Plan) error {
+	var vols []volumes.Volume
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var err error
+		if vols, err = volumes.ForInstance(ctx, c.Typed, o.Instance, nil); err != nil {
+			return err
+		}
+		if allReleased(vols) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	fmt.Fprintln(o.Out, "PersistentVolumes kept; their data stays on the NFS server:")
+	printVolumes(o.Out, vols)
+	fmt.Fprintf(o.Out, `
+Next:
+  kubectl qxsms pvc-nfs-path %[1]s --rsync DEST   # copy the data back
+  kubectl qxsms pv-released %[1]s                 # list, export, rebind or delete these PVs
+Remove k8s/overlays/%[2]s/%[1]s from the config repo, or the next pipeline deploys it again.
+`, o.Instance, o.Env)
+	return nil
+}
+
+func allReleased(vols []volumes.Volume) bool {
+	for _, v := range vols {
+		if v.PV != nil && v.PV.Status.Phase != corev1.VolumeReleased && v.PV.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
+			return false
+		}
+	}
+	return true
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
