@@ -2,9 +2,7 @@
 package teardown
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -187,21 +185,7 @@ func (o *Options) confirm() error {
 		}
 		return nil
 	}
-	if o.Yes || o.Confirm == name {
-		return nil
-	}
-	if !o.isTerminal() {
-		return fmt.Errorf("refusing to tear down %s without confirmation: stdin is not a terminal, pass --yes (or --confirm=%s); nothing was deleted", o.instance, name)
-	}
-	fmt.Fprintf(o.ErrOut, "Type the instance name (%s) to delete it: ", name)
-	line, err := bufio.NewReader(o.In).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if strings.TrimSpace(line) != name {
-		return fmt.Errorf("confirmation %q does not match %q: nothing was deleted", strings.TrimSpace(line), name)
-	}
-	return nil
+	return cli.Confirm(o.IOStreams, o.isTerminal(), o.Yes || o.Confirm == name, name, "tear down "+o.instance.String())
 }
 
 func (o *Options) printPlan(p *teardown.Plan) {

@@ -31,7 +31,35 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e setup failed: %v\n", err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	sweep()
+	os.Exit(code)
+}
+
+// sweep removes what tests left behind: PVs provisioned after a test's own
+// cleanup looked, once their e2e namespaces are gone.
+func sweep() {
+	kubectl := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(filepath.Join(env.toolsDir, "kubectl"), append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
+		return cmd.Output()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := kubectl("get", "namespaces", "-o", "name")
+		if err != nil || !strings.Contains(string(out), "namespace/qxsms-e2e-") {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	out, err := kubectl("get", "pv", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.claimRef.namespace}{"\n"}{end}`)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ns, ok := strings.Cut(line, " "); ok && strings.HasPrefix(ns, "qxsms-e2e-") {
+			_, _ = kubectl("delete", "pv", name, "--wait=false")
+		}
+	}
 }
 
 func setup() error {

@@ -25,7 +25,7 @@ func TestTeardownKeepsDataAndOthers(t *testing.T) {
 	otherBefore := identities(t, "qxsms-"+other)
 
 	// Without confirmation (stdin is not a terminal): refused, nothing deleted.
-	x.Qxsms("teardown", "staging", inst).Run().Failure().StderrContains("pass --yes", "nothing was deleted")
+	x.Qxsms("teardown", "staging", inst).Run().Failure().StderrContains("pass --yes", "nothing was changed")
 	// A dry run shows the plan and deletes nothing.
 	plan := x.Qxsms("teardown", "staging", inst, "--dry-run").Run().Success()
 	plan.StdoutContains("deployment.apps/qxsms", "namespace/"+ns, "Retain", "nfs.qxsms.local:/srv/nfs/pvc-", `context "kwok-qxsms"`)

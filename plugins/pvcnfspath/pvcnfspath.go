@@ -1,0 +1,233 @@
+// Package pvcnfspath implements `kubectl qxsms pvc-nfs-path`.
+package pvcnfspath
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	"k8s.io/client-go/kubernetes"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
+	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
+)
+
+var (
+	long = templates.LongDesc(`
+		Show where the data of an instance's volumes lives on the NFS server.
+
+		Each PVC of namespace qxsms-INSTANCE (or the named ones) is listed with its
+		PV, the NFS server and the exported path. In-tree NFS volumes and
+		nfs.csi.k8s.io volumes are read. When the namespace or the PVCs are already
+		gone, the PVs whose claimRef points into qxsms-INSTANCE are used: that is
+		how data is recovered after a teardown.`)
+
+	example = templates.Examples(`
+		# Where the data of instance pprd is
+		kubectl qxsms pvc-nfs-path pprd
+
+		# One command per volume to copy the data back
+		kubectl qxsms pvc-nfs-path pprd --rsync /backup/pprd --ssh-user admin
+
+		# The server exports /srv/nfs as its NFSv4 root "/"
+		kubectl qxsms pvc-nfs-path pprd --export-root /=/srv/nfs -o wide`)
+)
+
+// Row is one volume in machine output.
+type Row struct {
+	PVC          string `json:"pvc"`
+	Namespace    string `json:"namespace"`
+	Volume       string `json:"volume"`
+	Status       string `json:"status"`
+	Capacity     string `json:"capacity,omitempty"`
+	StorageClass string `json:"storageClass,omitempty"`
+	Source       string `json:"source,omitempty"`
+	Server       string `json:"server,omitempty"`
+	Path         string `json:"path,omitempty"`
+	ServerPath   string `json:"serverPath,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Options is the state of one pvc-nfs-path command.
+type Options struct {
+	Instance   string
+	Claims     []string
+	Output     string
+	Rsync      string
+	SSHUser    string
+	ExportRoot string
+
+	exportRoot volumes.ExportRoot
+	client     func() (kubernetes.Interface, error)
+	genericiooptions.IOStreams
+}
+
+// NewCmdPVCNFSPath returns the pvc-nfs-path subcommand.
+func NewCmdPVCNFSPath(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams}
+	cmd := &cobra.Command{
+		Use:                   "pvc-nfs-path INSTANCE [PVC...]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Show the NFS server and path of an instance's volumes, even after a teardown",
+		Long:                  long,
+		Example:               example,
+		Args:                  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Instance, o.Claims = args[0], args[1:]
+			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	cmd.Flags().StringVar(&o.Rsync, "rsync", "", "Print one rsync command per volume that copies its data into DEST/<pvc>/.")
+	cmd.Flags().StringVar(&o.SSHUser, "ssh-user", "", "With --rsync: the user to log in to the NFS server as.")
+	cmd.Flags().StringVar(&o.ExportRoot, "export-root", "", "EXPORT=FSPATH: where exported paths lie on the server's filesystem, e.g. /=/srv/nfs for an NFSv4 root.")
+	return cmd
+}
+
+// Validate checks arguments and flags.
+func (o *Options) Validate() error {
+	if err := overlays.ValidateName("instance", o.Instance); err != nil {
+		return err
+	}
+	for _, c := range o.Claims {
+		if err := overlays.ValidateName("PVC", c); err != nil {
+			return err
+		}
+	}
+	if err := cli.ValidateOutput(o.Output, "wide", "json", "yaml"); err != nil {
+		return err
+	}
+	if o.Rsync != "" && o.Output != "" {
+		return errors.New("--rsync prints commands: it cannot be combined with --output")
+	}
+	if o.SSHUser != "" && o.Rsync == "" {
+		return errors.New("--ssh-user goes with --rsync")
+	}
+	if o.ExportRoot != "" {
+		r, err := volumes.ParseExportRoot(o.ExportRoot)
+		if err != nil {
+			return err
+		}
+		o.exportRoot = r
+	}
+	return nil
+}
+
+// Run finds the volumes and prints them.
+func (o *Options) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	client, err := o.client()
+	if err != nil {
+		return err
+	}
+	vols, err := volumes.ForInstance(ctx, client, o.Instance, o.Claims)
+	if err != nil {
+		return err
+	}
+	if len(vols) == 0 {
+		fmt.Fprintf(o.ErrOut, "No PersistentVolumeClaims found for instance %s (namespace %s), nor PVs that claimed into it.\n", o.Instance, overlays.Namespace(o.Instance))
+		return nil
+	}
+	rows := make([]Row, len(vols))
+	for i, v := range vols {
+		rows[i] = o.row(v)
+		if rows[i].Error != "" {
+			fmt.Fprintf(o.ErrOut, "Warning: %s/%s: %s\n", v.Namespace, v.PVC, rows[i].Error)
+		}
+	}
+	switch o.Output {
+	case "json":
+		b, err := json.MarshalIndent(map[string]any{"items": rows}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(o.Out, string(b))
+	case "yaml":
+		b, err := yaml.Marshal(map[string]any{"items": rows})
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(b)
+		return err
+	default:
+		if o.Rsync != "" {
+			return o.printRsync(rows)
+		}
+		printTable(o.Out, rows, o.Output == "wide")
+	}
+	return nil
+}
+
+func (o *Options) row(v volumes.Volume) Row {
+	r := Row{PVC: v.PVC, Namespace: v.Namespace, Volume: v.PVName(), Status: v.Status}
+	if v.PV != nil {
+		r.Capacity = volumes.Capacity(v.PV)
+		r.StorageClass = v.PV.Spec.StorageClassName
+	}
+	switch {
+	case v.LocationErr != nil:
+		r.Error = v.LocationErr.Error()
+	case v.Location != nil:
+		r.Source, r.Server, r.Path = v.Location.Source, v.Location.Server, v.Location.Path
+		r.ServerPath = o.exportRoot.ServerPath(*v.Location)
+	case v.PV == nil:
+		r.Error = "not bound to a volume"
+	default:
+		r.Error = fmt.Sprintf("volume %s is not an NFS volume", v.PV.Name)
+	}
+	return r
+}
+
+func (o *Options) printRsync(rows []Row) error {
+	n := 0
+	for _, r := range rows {
+		if r.Server == "" {
+			continue
+		}
+		fmt.Fprintln(o.Out, volumes.RsyncCommand(r.Server, r.ServerPath, o.SSHUser, o.Rsync, r.PVC))
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("none of the volumes of %s is on NFS: nothing to rsync", o.Instance)
+	}
+	return nil
+}
+
+func printTable(out io.Writer, rows []Row, wide bool) {
+	w := printers.GetNewTabWriter(out)
+	defer w.Flush()
+	header := "PVC\tVOLUME\tSTATUS\tSERVER\tPATH"
+	if wide {
+		header += "\tCAPACITY\tSTORAGECLASS\tSOURCE\tSERVER PATH"
+	}
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.PVC, dash(r.Volume), r.Status, dash(r.Server), dash(r.Path))
+		if wide {
+			line += fmt.Sprintf("\t%s\t%s\t%s\t%s", dash(r.Capacity), dash(r.StorageClass), dash(r.Source), dash(r.ServerPath))
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
