@@ -136,4 +136,3 @@ func Capacity(pv *corev1.PersistentVolume) string {
 	}
 	return (&q).String()
 }
-
