@@ -10,7 +10,9 @@ BIN := bin/kubectl-qxsms
 export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 E2E_TIMEOUT ?= 40m
 
-.PHONY: all build unit e2e test lint demo cluster-up cluster-down tools bench clean
+FUZZTIME ?= 10s
+
+.PHONY: all build unit fuzz e2e test lint demo cluster-up cluster-down tools bench clean
 
 all: build
 
@@ -22,11 +24,17 @@ unit:
 	$(GO) test -count=1 ./...
 	cd hack && $(GO) test -count=1 ./...
 
+## Fuzzing, bounded: name validation, overlay discovery, NFS volumeHandle parsing.
+fuzz:
+	$(GO) test ./pkg/overlays -run '^$$' -fuzz '^FuzzValidateName$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/overlays -run '^$$' -fuzz '^FuzzSelect$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/volumes -run '^$$' -fuzz '^FuzzParseVolumeHandle$$' -fuzztime $(FUZZTIME)
+
 ## End-to-end tests: the real binary through the real kubectl against the local cluster.
 e2e: build
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; test $${PIPESTATUS[0]} -eq 0
 
-test: lint unit e2e
+test: lint unit fuzz e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -49,6 +49,10 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 		SilenceErrors: true,
 	}
 
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+
 	configFlags := genericclioptions.NewConfigFlags(true).
 		WithDeprecatedPasswordFlag().
 		WithDiscoveryBurst(300).

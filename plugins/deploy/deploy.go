@@ -76,11 +76,11 @@ type Options struct {
 	DryRun     deploy.DryRun
 	PrintFlags *genericclioptions.PrintFlags
 
-	repo        *overlays.Repo
-	instances   []overlays.Instance
-	kubeContext string
-	clients     func() (*kube.Clients, error)
-	fsys        filesys.FileSystem
+	repo           *overlays.Repo
+	instances      []overlays.Instance
+	currentContext func() (string, error)
+	clients        func() (*kube.Clients, error)
+	fsys           filesys.FileSystem
 
 	genericiooptions.IOStreams
 }
@@ -139,9 +139,7 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 	if o.instances, err = o.repo.Select(o.Env, o.Instances); err != nil {
 		return err
 	}
-	if o.kubeContext, err = cli.CurrentContext(cmd, f); err != nil {
-		return err
-	}
+	o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
 	o.clients = sync.OnceValues(func() (*kube.Clients, error) { return kube.New(f) })
 	o.fsys = filesys.MakeFsOnDisk()
 	return nil
@@ -175,7 +173,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if _, err := cli.Guard(o.repo, o.Env, o.kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
+	kubeContext, err := o.currentContext()
+	if err != nil {
+		return o.fail(err)
+	}
+	if _, err := cli.Guard(o.repo, o.Env, kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
 		return o.fail(err)
 	}
 	built, err := overlays.BuildInstances(o.fsys, o.instances)
@@ -203,7 +205,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Revision:       o.Revision,
 		Progress:       o.ErrOut,
 	}}
-	fmt.Fprintf(o.ErrOut, "Deploying %d instance(s) of %s to context %q\n", len(plans), o.Env, o.kubeContext)
+	fmt.Fprintf(o.ErrOut, "Deploying %d instance(s) of %s to context %q\n", len(plans), o.Env, kubeContext)
 
 	var mu sync.Mutex
 	differences := 0

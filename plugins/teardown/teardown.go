@@ -68,12 +68,13 @@ type Options struct {
 	AllowMismatch  bool
 	AcceptDataLoss bool
 
-	instance    overlays.Instance
-	repo        *overlays.Repo
-	config      *overlays.Config
-	kubeContext string
-	clients     func() (*kube.Clients, error)
-	isTerminal  func() bool
+	instance       overlays.Instance
+	repo           *overlays.Repo
+	config         *overlays.Config
+	kubeContext    string
+	currentContext func() (string, error)
+	clients        func() (*kube.Clients, error)
+	isTerminal     func() bool
 	genericiooptions.IOStreams
 }
 
@@ -116,12 +117,7 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 		return err
 	}
 	o.instance = insts[0]
-	if o.kubeContext, err = cli.CurrentContext(cmd, f); err != nil {
-		return err
-	}
-	if o.config, err = cli.Guard(o.repo, o.Env, o.kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
-		return err
-	}
+	o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
 	if o.Confirm != "" && o.Confirm != o.Instance {
 		return fmt.Errorf("--confirm=%s does not match the instance %q: nothing was deleted", o.Confirm, o.Instance)
 	}
@@ -134,6 +130,13 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 func (o *Options) Run(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	var err error
+	if o.kubeContext, err = o.currentContext(); err != nil {
+		return err
+	}
+	if o.config, err = cli.Guard(o.repo, o.Env, o.kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
+		return err
 	}
 	desired, err := overlays.Build(filesys.MakeFsOnDisk(), o.instance.Dir)
 	if err != nil {
