@@ -31,8 +31,10 @@ fuzz:
 	$(GO) test ./pkg/volumes -run '^$$' -fuzz '^FuzzParseVolumeHandle$$' -fuzztime $(FUZZTIME)
 
 ## End-to-end tests: the real binary through the real kubectl against the local cluster.
+## The full log is in .e2e.log; it is printed whole only when a test fails.
 e2e: build
-	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; test $${PIPESTATUS[0]} -eq 0
+	@set -o pipefail; $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ > .e2e.log 2>&1; rc=$$?; \
+	  if [ $$rc -ne 0 ]; then cat .e2e.log; else grep -E '^(--- |PASS|FAIL|ok)' .e2e.log; fi; exit $$rc
 
 test: lint unit fuzz e2e
 
@@ -41,6 +43,17 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
 	cd hack && $(GO) vet ./...
+
+BENCH_INSTANCES ?= 50
+BENCH_RESTARTS ?= 20
+BENCH_PVS ?= 5000
+BENCH_REPEAT ?= 3
+
+## Benchmarks against the kubectl workflow, same run, same cluster: writes BENCHMARKS.md.
+bench: build cluster-up
+	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
+		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(CURDIR)/BENCHMARKS.md \
+		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
 
 tools:
 	hack/build-tools.sh
