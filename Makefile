@@ -12,7 +12,13 @@ E2E_TIMEOUT ?= 40m
 
 FUZZTIME ?= 10s
 
-.PHONY: all build unit fuzz e2e test lint demo cluster-up cluster-down tools bench clean
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+RELEASE_URL ?= https://gitlab.com/qxsms/kubectl-qxsms/-/releases/$(VERSION)/downloads
+# Release builds embed no commit, so the archives and the checked-in krew
+# manifest are reproducible from any checkout of the same version.
+DIST_LDFLAGS := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=release
+
+.PHONY: all build unit fuzz e2e test lint demo cluster-up cluster-down tools bench dist validate-krew-manifest clean
 
 all: build
 
@@ -36,7 +42,7 @@ e2e: build
 	@set -o pipefail; $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ > .e2e.log 2>&1; rc=$$?; \
 	  if [ $$rc -ne 0 ]; then cat .e2e.log; else grep -E '^(--- |PASS|FAIL|ok)' .e2e.log; fi; exit $$rc
 
-test: lint unit fuzz e2e
+test: lint unit fuzz dist validate-krew-manifest e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -54,6 +60,22 @@ bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
 		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(CURDIR)/BENCHMARKS.md \
 		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
+
+## Release archives for every platform, their .sha256 files, and krew-manifest.yaml.
+dist:
+	rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "building $$os/$$arch"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" \
+	    -o dist/bin/$$os-$$arch/kubectl-qxsms$$ext ./cmd/kubectl-qxsms || exit 1; done
+	cd hack && $(GO) run ./dist -version $(VERSION) -dir $(CURDIR)/dist -root $(CURDIR) \
+		-url '$(RELEASE_URL)' -manifest $(CURDIR)/krew-manifest.yaml
+
+## krew's own validator, built from sigs.k8s.io/krew; it wants the file named after the plugin.
+validate-krew-manifest:
+	@tmp=$$(mktemp -d) && cp krew-manifest.yaml $$tmp/qxsms.yaml && \
+	  "$$(hack/build-tools.sh validate-krew-manifest)/validate-krew-manifest" -manifest $$tmp/qxsms.yaml -skip-install; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 tools:
 	hack/build-tools.sh

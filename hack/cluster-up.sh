@@ -2,7 +2,10 @@
 # Starts the local QxSMS cluster on loopback: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kwok (through kwokctl's binary
 # runtime, with binaries built from Go modules), two fake nodes, the nfs
-# StorageClass and the NFS-style provisioner. Idempotent; writes the admin
+# StorageClass and the NFS-style provisioner. Services get a /16, as on real
+# clusters (kwokctl's default /24 holds 254, too few for the benchmarks), and
+# the controllers' client rate limits are off, so many rollouts at once are
+# limited by the machine, not by a QPS setting. Idempotent; writes the admin
 # kubeconfig to .cluster/kubeconfig and logs under .cluster/logs.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +54,9 @@ log "starting the control plane ($k8s_version) with kwokctl"
   --kube-controller-manager-binary "$bin/kube-controller-manager" \
   --kube-scheduler-binary "$bin/kube-scheduler" \
   --kwok-controller-binary "$bin/kwok" \
+  --disable-qps-limits \
+  --extra-args "kube-apiserver=service-cluster-ip-range=10.96.0.0/16" \
+  --extra-args "kube-controller-manager=service-cluster-ip-range=10.96.0.0/16" \
   --wait 60s >"$state/logs/kwokctl-create.log" 2>&1 || {
     log "kwokctl failed; its output:"; cat "$state/logs/kwokctl-create.log" >&2; exit 1; }
 ln -sfn "$KWOK_WORKDIR/clusters/$name/logs" "$state/logs/components"

@@ -24,6 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 type config struct {
@@ -140,6 +141,19 @@ func run(c config) error {
 	r.objects, r.target = c.instances*perInstance, ">= 10x"
 	rows = append(rows, r)
 
+	// Let both sides' rollouts finish, so the next scenario does not compete
+	// with the controllers still starting the pods of this one.
+	settle := func() error {
+		for _, repo := range []string{qRepo, kRepo} {
+			if _, err := c.cmd("kubectl", "qxsms", "deploy", "staging", "--root", repo, "--wait", "--timeout", "5m"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := settle(); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "bench: unchanged redeploy\n")
 	r, err = side(c, "redeploy, unchanged", qxsmsDeploy(qRepo, false), loop(kRepo, kNames, false))
 	if err != nil {
@@ -178,10 +192,7 @@ func run(c config) error {
 	// 3. Restart and wait.
 	n := min(c.restarts, c.instances)
 	fmt.Fprintf(os.Stderr, "bench: restart --wait of %d instances each side\n", n)
-	if _, err := c.cmd("kubectl", "qxsms", "deploy", "staging", "--root", qRepo, "--wait", "--timeout", "5m"); err != nil {
-		return err
-	}
-	if _, err := c.cmd("kubectl", "qxsms", "deploy", "staging", "--root", kRepo, "--wait", "--timeout", "5m"); err != nil {
+	if err := settle(); err != nil {
 		return err
 	}
 	r, err = side(c, fmt.Sprintf("restart and wait, %d instances x 2 Deployments", n),
@@ -268,7 +279,8 @@ func median(ms []measurement) measurement {
 	return m
 }
 
-var requestLine = regexp.MustCompile(`\] "?(GET|POST|PUT|PATCH|DELETE) https?://`)
+// requestLine matches client-go's -v=6 log of one API response.
+var requestLine = regexp.MustCompile(`"Response" verb="[A-Z]+" url="https?://`)
 
 // measure runs one command, returning its wall time, peak RSS and the API
 // requests client-go logged (with -v=6).
@@ -371,10 +383,19 @@ func createReleasedPVs(ctx context.Context, client kubernetes.Interface, runID s
 						PersistentVolumeSource:        corev1.PersistentVolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.qxsms.local", Path: "/srv/nfs/" + name}},
 					},
 				}
-				created, err := client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+				_, err := client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 				if err == nil {
-					created.Status.Phase = corev1.VolumeReleased
-					_, err = client.CoreV1().PersistentVolumes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+					// The PV controller would get there too (the claim is gone);
+					// this is faster, and retries when it got there first.
+					err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+						cur, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+						if err != nil || cur.Status.Phase == corev1.VolumeReleased {
+							return err
+						}
+						cur.Status.Phase = corev1.VolumeReleased
+						_, err = client.CoreV1().PersistentVolumes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+						return err
+					})
 				}
 				if err != nil {
 					select {
@@ -411,8 +432,24 @@ func cleanup(c config, runID string) {
 			}
 		}
 	}
-	if len(victims) > 0 {
-		_, _ = c.cmd("kubectl", append([]string{"delete", "namespace", "--wait=false"}, victims...)...)
+	if len(victims) == 0 {
+		return
+	}
+	// Once the namespaces are gone their PVs are Released: delete those too.
+	_, _ = c.cmd("kubectl", append([]string{"delete", "namespace", "--timeout=3m"}, victims...)...)
+	out, _ = c.cmd("kubectl", "get", "pv", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.claimRef.namespace}{"\n"}{end}`)
+	gone := map[string]bool{}
+	for _, v := range victims {
+		gone[v] = true
+	}
+	var pvs []string
+	for _, line := range strings.Split(out, "\n") {
+		if name, ns, ok := strings.Cut(line, " "); ok && gone[ns] {
+			pvs = append(pvs, name)
+		}
+	}
+	if len(pvs) > 0 {
+		_, _ = c.cmd("kubectl", append([]string{"delete", "pv", "--wait=false"}, pvs...)...)
 	}
 }
 

@@ -160,7 +160,7 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 		r.Err = nsResult.Err
 		return r
 	}
-	if !dryRun {
+	if phase, _, _ := unstructured.NestedString(nsResult.Object.Object, "status", "phase"); !dryRun && phase != "Active" {
 		if err := waitNamespaceActive(ctx, d.Clients, ns); err != nil {
 			r.Err = err
 			return r
@@ -204,14 +204,22 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 	}
 
 	// Record the superset of kinds before applying, so that an interrupted
-	// deploy still lets the next one prune what it created.
+	// deploy still lets the next one prune what it created. A new inventory
+	// records this deploy at once: it is a change whatever follows.
+	inventory := liveInventory
 	if !dryRun {
-		superset := inventoryObject(p.Instance, d.Options.Tooling, gks, keptAnnotations(liveInventory))
+		records := keptAnnotations(liveInventory)
+		if liveInventory == nil {
+			records = d.deployRecord()
+		}
+		superset := inventoryObject(p.Instance, d.Options.Tooling, gks, records)
 		if !inventoryCovers(liveInventory, superset) {
-			if res := d.applyOne(ctx, superset, inventoryMapping, liveInventory, liveInventory != nil); res.Err != nil {
+			res := d.applyOne(ctx, superset, inventoryMapping, liveInventory, liveInventory != nil)
+			if res.Err != nil {
 				r.Err = fmt.Errorf("recording the inventory: %w", res.Err)
 				return r
 			}
+			inventory = res.Object
 		}
 	}
 
@@ -241,17 +249,13 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 		if d.Options.Prune {
 			recorded = desiredGKs
 		}
-		annotations := keptAnnotations(liveInventory)
-		if r.Changed() || liveInventory == nil {
-			annotations = map[string]string{DeployedAtAnnotation: d.now().UTC().Format(time.RFC3339)}
-			if d.Options.Revision != "" {
-				annotations[RevisionAnnotation] = d.Options.Revision
-			}
+		annotations := keptAnnotations(inventory)
+		if r.Changed() && liveInventory != nil {
+			annotations = d.deployRecord()
 		}
 		final := inventoryObject(p.Instance, d.Options.Tooling, recorded, annotations)
-		current, _ := d.Clients.Dynamic.Resource(inventoryMapping.Resource).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
-		if !inventoryEqual(current, final) {
-			if res := d.applyOne(ctx, final, inventoryMapping, current, current != nil); res.Err != nil {
+		if !inventoryEqual(inventory, final) {
+			if res := d.applyOne(ctx, final, inventoryMapping, inventory, true); res.Err != nil {
 				r.Err = fmt.Errorf("recording the inventory: %w", res.Err)
 				return r
 			}
@@ -281,6 +285,15 @@ func (d *Deployer) progress() io.Writer {
 		return d.Options.Progress
 	}
 	return io.Discard
+}
+
+// deployRecord is what the inventory says of a deploy that changed something.
+func (d *Deployer) deployRecord() map[string]string {
+	rec := map[string]string{DeployedAtAnnotation: d.now().UTC().Format(time.RFC3339)}
+	if d.Options.Revision != "" {
+		rec[RevisionAnnotation] = d.Options.Revision
+	}
+	return rec
 }
 
 func (d *Deployer) now() time.Time {
@@ -327,21 +340,39 @@ func (d *Deployer) listMembers(ctx context.Context, ns string, gks map[schema.Gr
 	return live, utilerrors.NewAggregate(errs)
 }
 
+// applyAll applies what the pods need (config, secrets, claims, services)
+// before the workloads, so no pod starts against a missing reference.
 func (d *Deployer) applyAll(ctx context.Context, p *Plan, live map[liveKey]*unstructured.Unstructured, nsExists bool) []ObjectResult {
 	results := make([]ObjectResult, len(p.Objects))
 	sem := make(chan struct{}, max(1, d.Options.ObjectParallel))
-	var wg sync.WaitGroup
-	for i, o := range p.Objects {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = d.applyOne(ctx, o, p.mappings[o], live[keyOf(o)], nsExists)
-		}()
+	for _, workloads := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for i, o := range p.Objects {
+			if isWorkload(o) != workloads {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				results[i] = d.applyOne(ctx, o, p.mappings[o], live[keyOf(o)], nsExists)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	return results
+}
+
+// workloadKinds run pods.
+var workloadKinds = map[schema.GroupKind]bool{
+	{Group: "apps", Kind: "Deployment"}: true, {Group: "apps", Kind: "StatefulSet"}: true,
+	{Group: "apps", Kind: "DaemonSet"}: true, {Group: "batch", Kind: "Job"}: true,
+	{Group: "batch", Kind: "CronJob"}: true, {Kind: "Pod"}: true,
+}
+
+func isWorkload(o *unstructured.Unstructured) bool {
+	return workloadKinds[o.GroupVersionKind().GroupKind()]
 }
 
 // applyOne server-side applies obj. The HTTP status tells created from

@@ -100,6 +100,7 @@ func NewCmdDeploy(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Long:                  long,
 		Example:               example,
 		Args:                  cobra.MinimumNArgs(1),
+		ValidArgsFunction:     cli.CompleteEnvThenInstances(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
 				return err

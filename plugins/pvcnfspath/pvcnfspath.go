@@ -81,6 +81,7 @@ func NewCmdPVCNFSPath(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		Long:                  long,
 		Example:               example,
 		Args:                  cobra.MinimumNArgs(1),
+		ValidArgsFunction:     cli.CompleteClusterInstances(f, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Instance, o.Claims = args[0], args[1:]
 			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }

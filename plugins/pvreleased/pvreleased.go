@@ -83,6 +83,7 @@ func NewCmdPVReleased(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		Short:                 "List, delete, rebind or export Released PersistentVolumes",
 		Long:                  long,
 		Example:               example,
+		ValidArgsFunction:     cli.CompleteReleasedPVs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Instances = args
 			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }

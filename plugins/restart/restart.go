@@ -79,6 +79,7 @@ func NewCmdRestart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Short:                 "Restart the Deployments of QxSMS instances and wait for them",
 		Long:                  long,
 		Example:               example,
+		ValidArgsFunction:     cli.CompleteClusterInstances(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Instances = args
 			o.clients = func() (*kube.Clients, error) { return kube.New(f) }

@@ -88,6 +88,7 @@ func NewCmdTeardown(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 		Long:                  long,
 		Example:               example,
 		Args:                  cobra.ExactArgs(2),
+		ValidArgsFunction:     cli.CompleteEnvThenInstances(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(f, cmd, args); err != nil {
 				return err
