@@ -19,9 +19,11 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
 	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
+	"github.com/qxsms/kubectl-qxsms/plugins/newinstance"
 	"github.com/qxsms/kubectl-qxsms/plugins/pvcnfspath"
 	"github.com/qxsms/kubectl-qxsms/plugins/pvreleased"
 	"github.com/qxsms/kubectl-qxsms/plugins/restart"
+	"github.com/qxsms/kubectl-qxsms/plugins/status"
 	"github.com/qxsms/kubectl-qxsms/plugins/teardown"
 	"github.com/qxsms/kubectl-qxsms/plugins/version"
 )
@@ -70,9 +72,11 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 	cmd.AddCommand(
 		deploy.NewCmdDeploy(f, streams),
 		restart.NewCmdRestart(f, streams),
+		newinstance.NewCmdNew(f, streams),
 		pvreleased.NewCmdPVReleased(f, streams),
 		pvcnfspath.NewCmdPVCNFSPath(f, streams),
 		teardown.NewCmdTeardown(f, streams),
+		status.NewCmdStatus(f, streams),
 		version.NewCmdVersion(f, streams),
 	)
 	return cmd

@@ -38,3 +38,11 @@ func ValidateName(what, name string) error {
 	}
 	return nil
 }
+
+// ValidateHost checks an ingress host name.
+func ValidateHost(host string) error {
+	if errs := validation.IsDNS1123Subdomain(host); len(errs) > 0 {
+		return fmt.Errorf("invalid host %q: %s", host, strings.Join(errs, "; "))
+	}
+	return nil
+}

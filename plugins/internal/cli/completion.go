@@ -35,7 +35,7 @@ func filter(candidates, exclude []string, prefix string) []string {
 }
 
 // CompleteEnvThenInstances completes ENV, then up to maxInstances instances of
-// it (0: any number), from the config repo's overlays.
+// it (0: any number; -1: none, the name is new), from the config repo's overlays.
 func CompleteEnvThenInstances(maxInstances int) completer {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		repo, err := repoFor(cmd)
@@ -46,7 +46,7 @@ func CompleteEnvThenInstances(maxInstances int) completer {
 			envs, _ := repo.Environments()
 			return filter(envs, nil, toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
-		if maxInstances > 0 && len(args) > maxInstances {
+		if maxInstances < 0 || maxInstances > 0 && len(args) > maxInstances {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		insts, _ := repo.Instances(args[0])

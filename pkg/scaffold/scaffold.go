@@ -1,0 +1,264 @@
+// Package scaffold creates a new instance's overlay from an existing one,
+// rewriting what ties the files to the source instance and nothing else.
+package scaffold
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/kustomize/kyaml/kio"
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+)
+
+// Request names the source and the new instance.
+type Request struct {
+	Source overlays.Instance
+	Env    string
+	Name   string
+	// Host is the new ingress host; empty derives it from the source's.
+	Host string
+}
+
+// Result says what was written.
+type Result struct {
+	Instance overlays.Instance
+	Files    []string
+	// OldHost and NewHost are the ingress hosts before and after.
+	OldHost, NewHost string
+	// Warnings point at values to review, such as DEBUG in production.
+	Warnings []string
+}
+
+// Create writes k8s/overlays/ENV/NAME from the source overlay. It builds the
+// new overlay in a hidden sibling folder first and renames it into place
+// only once it builds and stays in its namespace; it never overwrites.
+func Create(repo *overlays.Repo, req Request) (*Result, error) {
+	for what, name := range map[string]string{"environment": req.Env, "instance": req.Name} {
+		if err := overlays.ValidateName(what, name); err != nil {
+			return nil, err
+		}
+	}
+	dest := filepath.Join(repo.Dir, "overlays", req.Env, req.Name)
+	if _, err := os.Stat(dest); err == nil {
+		return nil, fmt.Errorf("%s already exists: choose another instance name, or remove the folder first", dest)
+	}
+	for _, env := range mustEnvs(repo) {
+		if insts, _ := repo.Instances(env); contains(insts, req.Name) {
+			return nil, fmt.Errorf("instance %q already exists in environment %q: instance names share the namespace qxsms-%s, so they must be unique across environments", req.Name, env, req.Name)
+		}
+	}
+	oldHost, err := ingressHost(req.Source.Dir)
+	if err != nil {
+		return nil, err
+	}
+	newHost := req.Host
+	if newHost == "" {
+		newHost = replaceToken(oldHost, req.Source.Name, req.Name)
+		if newHost == oldHost {
+			return nil, fmt.Errorf("cannot derive the new host from %q (it does not contain %q): pass --host", oldHost, req.Source.Name)
+		}
+	}
+	rw := rewriter{
+		exact: map[string]string{
+			overlays.Namespace(req.Source.Name): overlays.Namespace(req.Name),
+			req.Source.Name:                     req.Name,
+			oldHost:                             newHost,
+		},
+		tokens: [][2]string{{oldHost, newHost}, {req.Source.Name, req.Name}},
+	}
+	rw.commentTokens = rw.tokens
+	if req.Source.Env != req.Env {
+		rw.exact[req.Source.Env] = req.Env
+		rw.tokens = append(rw.tokens, [2]string{"QXSMS_ENVIRONMENT=" + req.Source.Env, "QXSMS_ENVIRONMENT=" + req.Env})
+		rw.commentTokens = append(rw.tokens, [2]string{req.Source.Env, req.Env})
+	}
+
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+req.Name+"-new-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	entries, err := os.ReadDir(req.Source.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(req.Source.Dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		switch filepath.Ext(e.Name()) {
+		case ".yml", ".yaml":
+			if b, err = rw.yamlFile(b); err != nil {
+				return nil, fmt.Errorf("%s: %w", filepath.Join(req.Source.Dir, e.Name()), err)
+			}
+		default:
+			b = []byte(rw.text(string(b)))
+		}
+		if err := os.WriteFile(filepath.Join(tmp, e.Name()), b, 0o644); err != nil {
+			return nil, err
+		}
+		files = append(files, filepath.Join(dest, e.Name()))
+	}
+	inst := overlays.Instance{Env: req.Env, Name: req.Name, Dir: dest}
+	objs, err := overlays.Build(filesys.MakeFsOnDisk(), tmp)
+	if err != nil {
+		return nil, fmt.Errorf("the new overlay does not build, nothing was written: %w", err)
+	}
+	if err := overlays.Check(inst, objs, overlays.StaticScope); err != nil {
+		return nil, fmt.Errorf("the new overlay is not self-contained, nothing was written: %w", err)
+	}
+	var warnings []string
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" && req.Env == "production" && o.Object["data"] != nil {
+			if debug, _ := o.Object["data"].(map[string]any)["DEBUG"].(string); strings.EqualFold(debug, "true") {
+				warnings = append(warnings, fmt.Sprintf("ConfigMap %s sets DEBUG=true in production: set it to \"false\" in env.yml", o.GetName()))
+			}
+		}
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	return &Result{Instance: inst, Files: files, OldHost: oldHost, NewHost: newHost, Warnings: warnings}, nil
+}
+
+// rewriter maps instance-specific strings of the source to the new instance.
+type rewriter struct {
+	// exact replaces whole scalar values.
+	exact map[string]string
+	// tokens replace whole tokens inside values, in order.
+	tokens [][2]string
+	// commentTokens also rename the environment: comments describe the instance.
+	commentTokens [][2]string
+}
+
+func (rw rewriter) value(s string) string {
+	if v, ok := rw.exact[s]; ok {
+		return v
+	}
+	return rw.text(s)
+}
+
+// text replaces tokens where they stand alone: "pprd" in "pprd-noreply@x" and
+// "https://pprd.example.org", not in "pprdx".
+func (rw rewriter) text(s string) string { return replaceTokens(s, rw.tokens) }
+
+func replaceTokens(s string, tokens [][2]string) string {
+	for _, t := range tokens {
+		s = replaceToken(s, t[0], t[1])
+	}
+	return s
+}
+
+func replaceToken(s, old, new string) string {
+	if old == "" {
+		return s
+	}
+	re := regexp.MustCompile(`(^|[^a-zA-Z0-9])` + regexp.QuoteMeta(old) + `($|[^a-zA-Z0-9])`)
+	// Twice, because adjacent matches share a delimiter.
+	for i := 0; i < 2; i++ {
+		s = re.ReplaceAllString(s, "${1}"+strings.ReplaceAll(new, "$", "$$")+"${2}")
+	}
+	return s
+}
+
+// yamlFile rewrites the scalar values (never the keys) of every document,
+// keeping comments, key order and indentation.
+func (rw rewriter) yamlFile(b []byte) ([]byte, error) {
+	rwr := &kio.ByteReadWriter{Reader: bytes.NewReader(b), PreserveSeqIndent: true}
+	nodes, err := rwr.Read()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		rw.walk(n.YNode())
+	}
+	var out bytes.Buffer
+	rwr.Writer = &out
+	if err := rwr.Write(nodes); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func (rw rewriter) walk(n *yaml.Node) {
+	rw.comments(n)
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			rw.walk(c)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			rw.comments(n.Content[i]) // keys keep their names
+			rw.walk(n.Content[i+1])
+		}
+	case yaml.ScalarNode:
+		if n.Tag == "" || n.Tag == "!!str" {
+			n.Value = rw.value(n.Value)
+		}
+	}
+}
+
+func (rw rewriter) comments(n *yaml.Node) {
+	for _, c := range []*string{&n.HeadComment, &n.LineComment, &n.FootComment} {
+		*c = replaceTokens(*c, rw.commentTokens)
+	}
+}
+
+// ingressHost reads the first rules[].host of the overlay's ingress.yml.
+func ingressHost(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "ingress.yml"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s has no ingress.yml: cannot tell its host", dir)
+	}
+	if err != nil {
+		return "", err
+	}
+	n, err := yaml.Parse(string(b))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", filepath.Join(dir, "ingress.yml"), err)
+	}
+	rules, err := n.Pipe(yaml.Lookup("spec", "rules"))
+	if err != nil || rules == nil || len(rules.Content()) == 0 {
+		return "", fmt.Errorf("%s: no spec.rules[0].host", filepath.Join(dir, "ingress.yml"))
+	}
+	host := yaml.NewRNode(rules.Content()[0]).Field("host")
+	if host == nil || host.Value == nil {
+		return "", fmt.Errorf("%s: no spec.rules[0].host", filepath.Join(dir, "ingress.yml"))
+	}
+	return yaml.GetValue(host.Value), nil
+}
+
+func mustEnvs(repo *overlays.Repo) []string {
+	envs, _ := repo.Environments()
+	return envs
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,224 @@
+// Package status reports, per instance, what the overlays declare and what
+// the cluster runs: workloads, images, volumes, the last deploy and drift.
+package status
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+)
+
+// Row is one instance, from the overlays, the cluster, or both.
+type Row struct {
+	Env       string `json:"environment,omitempty"`
+	Instance  string `json:"instance"`
+	Overlay   bool   `json:"overlay"`
+	Namespace string `json:"namespace"`
+	// NamespacePhase is Active, Terminating, or Missing.
+	NamespacePhase string     `json:"namespacePhase"`
+	WorkloadsReady int        `json:"workloadsReady"`
+	WorkloadsTotal int        `json:"workloadsTotal"`
+	Images         []string   `json:"images,omitempty"`
+	PVCsBound      int        `json:"pvcsBound"`
+	PVCsTotal      int        `json:"pvcsTotal"`
+	LastDeploy     *time.Time `json:"lastDeploy,omitempty"`
+	Revision       string     `json:"revision,omitempty"`
+	// Drift is how many objects a deploy would create or change; nil when unknown.
+	Drift *int   `json:"drift,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Orphan says what is missing: "no overlay" or "not deployed".
+	Orphan string `json:"orphan,omitempty"`
+}
+
+// Options tune Collect.
+type Options struct {
+	// Drift runs a server-side dry run per instance.
+	Drift        bool
+	FieldManager string
+	Parallel     int
+}
+
+// Collect reports every instance of envs (all environments when empty), and
+// the qxsms-* namespaces that have no overlay.
+func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []string, o Options) ([]Row, error) {
+	all, err := repo.Environments()
+	if err != nil {
+		return nil, err
+	}
+	if len(envs) == 0 {
+		envs = all
+	}
+	overlayEnv := map[string]string{} // instance -> env, over every environment
+	var rows []*Row
+	for _, env := range all {
+		insts, err := repo.Instances(env)
+		if err != nil {
+			return nil, err
+		}
+		for _, inst := range insts {
+			overlayEnv[inst] = env
+			if contains(envs, env) {
+				rows = append(rows, &Row{Env: env, Instance: inst, Overlay: true, Namespace: overlays.Namespace(inst), NamespacePhase: "Missing"})
+			}
+		}
+	}
+	nsList, err := c.Typed.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	byNamespace := map[string]*Row{}
+	for _, r := range rows {
+		byNamespace[r.Namespace] = r
+	}
+	for _, ns := range nsList.Items {
+		inst, ok := overlays.InstanceFromNamespace(ns.Name)
+		if !ok {
+			continue
+		}
+		phase := string(ns.Status.Phase)
+		if r := byNamespace[ns.Name]; r != nil {
+			r.NamespacePhase = phase
+			continue
+		}
+		env := ns.Labels[overlays.EnvironmentLabel]
+		if _, hasOverlay := overlayEnv[inst]; hasOverlay || (env != "" && !contains(envs, env)) {
+			continue // reported under its own environment
+		}
+		r := &Row{Env: env, Instance: inst, Namespace: ns.Name, NamespacePhase: phase, Orphan: "no overlay"}
+		rows = append(rows, r)
+		byNamespace[ns.Name] = r
+	}
+
+	sem := make(chan struct{}, max(1, o.Parallel))
+	var wg sync.WaitGroup
+	for _, r := range rows {
+		if r.NamespacePhase == "Missing" {
+			r.Orphan = "not deployed"
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := live(ctx, c, r); err != nil {
+				r.Error = err.Error()
+				return
+			}
+			if o.Drift && r.Overlay && r.NamespacePhase == "Active" {
+				drift(ctx, c, repo, r, o)
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Env != rows[j].Env {
+			return rows[i].Env < rows[j].Env
+		}
+		return rows[i].Instance < rows[j].Instance
+	})
+	out := make([]Row, len(rows))
+	for i, r := range rows {
+		out[i] = *r
+	}
+	return out, nil
+}
+
+func live(ctx context.Context, c *kube.Clients, r *Row) error {
+	images := map[string]bool{}
+	deps, err := c.Typed.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, d := range deps.Items {
+		r.WorkloadsTotal++
+		if d.Spec.Replicas != nil && d.Status.AvailableReplicas >= *d.Spec.Replicas && d.Status.UpdatedReplicas >= *d.Spec.Replicas && d.Status.ObservedGeneration >= d.Generation {
+			r.WorkloadsReady++
+		}
+		for _, ct := range d.Spec.Template.Spec.Containers {
+			images[ct.Image] = true
+		}
+	}
+	sts, err := c.Typed.AppsV1().StatefulSets(r.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, s := range sts.Items {
+		r.WorkloadsTotal++
+		if s.Spec.Replicas != nil && s.Status.ReadyReplicas >= *s.Spec.Replicas && s.Status.ObservedGeneration >= s.Generation {
+			r.WorkloadsReady++
+		}
+		for _, ct := range s.Spec.Template.Spec.Containers {
+			images[ct.Image] = true
+		}
+	}
+	for img := range images {
+		r.Images = append(r.Images, img)
+	}
+	sort.Strings(r.Images)
+	pvcs, err := c.Typed.CoreV1().PersistentVolumeClaims(r.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range pvcs.Items {
+		r.PVCsTotal++
+		if p.Status.Phase == "Bound" {
+			r.PVCsBound++
+		}
+	}
+	inv, err := c.Typed.CoreV1().ConfigMaps(r.Namespace).Get(ctx, deploy.InventoryName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return err
+	default:
+		if t, err := time.Parse(time.RFC3339, inv.Annotations[deploy.DeployedAtAnnotation]); err == nil {
+			r.LastDeploy = &t
+		}
+		r.Revision = inv.Annotations[deploy.RevisionAnnotation]
+	}
+	return nil
+}
+
+// drift counts what a deploy would create or change, by server-side dry run.
+func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o Options) {
+	insts, err := repo.Select(r.Env, []string{r.Instance})
+	if err == nil {
+		var built map[string][]*unstructured.Unstructured
+		built, err = overlays.BuildInstances(filesys.MakeFsOnDisk(), insts)
+		if err == nil {
+			var plans []*deploy.Plan
+			if plans, err = deploy.Prepare(c, insts, built); err == nil {
+				d := &deploy.Deployer{Clients: c, Options: deploy.Options{FieldManager: o.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4}}
+				res := d.Run(ctx, plans, nil)[0]
+				if err = res.Err; err == nil {
+					n := res.Count(deploy.Created) + res.Count(deploy.Configured)
+					r.Drift = &n
+				}
+			}
+		}
+	}
+	if err != nil {
+		r.Error = "drift unknown: " + err.Error()
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,183 @@
+// Package status implements `kubectl qxsms status`.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/yaml"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/status"
+	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
+	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
+)
+
+var (
+	long = templates.LongDesc(`
+		Show every instance of an environment (all environments by default): whether
+		its overlay and namespace exist, workloads ready/total, the images running,
+		the last deploy recorded in its inventory, drift (how many objects a deploy
+		would create or change, by server-side dry run) and PVCs bound/total.
+
+		Orphans are reported both ways: qxsms-* namespaces without an overlay, and
+		overlays that are not deployed.`)
+
+	example = templates.Examples(`
+		# Every instance known to the repo or the cluster
+		kubectl qxsms status
+
+		# One environment, with images and revisions
+		kubectl qxsms status staging -o wide
+
+		# Machine output, without the dry runs
+		kubectl qxsms status production -o json --drift=false`)
+)
+
+// Options is the state of one status command.
+type Options struct {
+	Root   string
+	Envs   []string
+	Output string
+	Drift  bool
+
+	clients func() (*kube.Clients, error)
+	now     func() time.Time
+	genericiooptions.IOStreams
+}
+
+// NewCmdStatus returns the status subcommand.
+func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{IOStreams: streams, Drift: true, now: time.Now}
+	cmd := &cobra.Command{
+		Use:                   "status [ENV]",
+		DisableFlagsInUseLine: true,
+		Short:                 "Show every instance: overlay, namespace, workloads, images, last deploy, drift, volumes",
+		Long:                  long,
+		Example:               example,
+		Args:                  cobra.MaximumNArgs(1),
+		ValidArgsFunction:     cli.CompleteEnvThenInstances(-1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Envs = args
+			o.clients = func() (*kube.Clients, error) { return kube.New(f) }
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cli.AddRootFlag(cmd, &o.Root)
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	cmd.Flags().BoolVar(&o.Drift, "drift", o.Drift, "Count drift with a server-side dry run of each deployed instance.")
+	return cmd
+}
+
+// Validate checks the arguments.
+func (o *Options) Validate() error {
+	for _, env := range o.Envs {
+		if err := overlays.ValidateName("environment", env); err != nil {
+			return err
+		}
+	}
+	return cli.ValidateOutput(o.Output, "wide", "json", "yaml")
+}
+
+// Run collects and prints.
+func (o *Options) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	repo, err := cli.FindRepo(o.Root)
+	if err != nil {
+		return err
+	}
+	if len(o.Envs) == 1 {
+		if _, err := repo.Select(o.Envs[0], nil); err != nil && !strings.Contains(err.Error(), "has no instances") {
+			return err
+		}
+	}
+	c, err := o.clients()
+	if err != nil {
+		return err
+	}
+	rows, err := status.Collect(ctx, c, repo, o.Envs, status.Options{Drift: o.Drift, FieldManager: deploy.FieldManager, Parallel: 8})
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(o.ErrOut, "No QxSMS instances found, in the overlays or on the cluster.")
+		return nil
+	}
+	switch o.Output {
+	case "json":
+		b, err := json.MarshalIndent(map[string]any{"items": rows}, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(o.Out, string(b))
+		return nil
+	case "yaml":
+		b, err := yaml.Marshal(map[string]any{"items": rows})
+		if err != nil {
+			return err
+		}
+		_, err = o.Out.Write(b)
+		return err
+	}
+	printTable(o.Out, rows, o.Output == "wide", o.now())
+	return nil
+}
+
+func printTable(out io.Writer, rows []status.Row, wide bool, now time.Time) {
+	w := printers.GetNewTabWriter(out)
+	defer w.Flush()
+	header := "ENV\tINSTANCE\tOVERLAY\tNAMESPACE\tWORKLOADS\tPVCS\tLAST DEPLOY\tDRIFT\tNOTE"
+	if wide {
+		header += "\tIMAGES\tREVISION"
+	}
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		overlay := "yes"
+		if !r.Overlay {
+			overlay = "no"
+		}
+		workloads, pvcs, last, drift := "-", "-", "-", "-"
+		if r.NamespacePhase != "Missing" {
+			workloads = fmt.Sprintf("%d/%d", r.WorkloadsReady, r.WorkloadsTotal)
+			pvcs = fmt.Sprintf("%d/%d", r.PVCsBound, r.PVCsTotal)
+		}
+		if r.LastDeploy != nil {
+			last = duration.HumanDuration(now.Sub(*r.LastDeploy)) + " ago"
+		}
+		if r.Drift != nil {
+			drift = fmt.Sprint(*r.Drift)
+		}
+		note := r.Orphan
+		if r.Error != "" {
+			note = strings.TrimSpace(note + " " + r.Error)
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", dash(r.Env), r.Instance, overlay, r.NamespacePhase, workloads, pvcs, last, drift, dash(note))
+		if wide {
+			line += fmt.Sprintf("\t%s\t%s", dash(strings.Join(r.Images, ",")), dash(r.Revision))
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
