@@ -38,8 +38,9 @@ fuzz:
 
 ## End-to-end tests: the real binary through the real kubectl against the local cluster.
 ## The full log is in .e2e.log; it is printed whole only when a test fails.
+## The reliability tests write their figures to RELIABILITY.md.
 e2e: build
-	@set -o pipefail; $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ > .e2e.log 2>&1; rc=$$?; \
+	@set -o pipefail; RELIABILITY_OUT=$(CURDIR)/RELIABILITY.md $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/ > .e2e.log 2>&1; rc=$$?; \
 	  if [ $$rc -ne 0 ]; then cat .e2e.log; else grep -E '^(--- |PASS|FAIL|ok)' .e2e.log; fi; exit $$rc
 
 test: lint unit fuzz dist validate-krew-manifest e2e

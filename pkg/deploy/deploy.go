@@ -144,26 +144,37 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 	ns := p.Instance.Namespace()
 	dryRun := d.Options.DryRun != DryRunNone || d.Options.Diff
 
-	// The Namespace first, and only then what lives in it.
+	// The Namespace first, and only then what lives in it. A user whose RBAC
+	// stops at the namespace cannot manage the Namespace object itself: it
+	// must exist then, and is skipped.
 	nsLive, err := d.Clients.Dynamic.Resource(p.mappings[p.Namespace].Resource).Get(ctx, ns, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+	nsForbidden := apierrors.IsForbidden(err)
+	if err != nil && !apierrors.IsNotFound(err) && !nsForbidden {
 		r.Err = fmt.Errorf("reading namespace %s: %w", ns, err)
 		return r
 	}
-	nsExists := err == nil
-	if !nsExists {
+	nsExists := err == nil || nsForbidden
+	if err != nil {
 		nsLive = nil
 	}
-	nsResult := d.applyOne(ctx, p.Namespace, p.mappings[p.Namespace], nsLive, nsExists)
+	nsResult := ObjectResult{Name: "namespace/" + ns, GroupKind: namespaceGK, Action: Skipped}
+	if !nsForbidden {
+		nsResult = d.applyOne(ctx, p.Namespace, p.mappings[p.Namespace], nsLive, nsExists)
+		if apierrors.IsForbidden(nsResult.Err) && nsExists {
+			nsResult = ObjectResult{Name: "namespace/" + ns, GroupKind: namespaceGK, Action: Skipped}
+		}
+	}
 	r.Objects = append(r.Objects, nsResult)
 	if nsResult.Err != nil {
 		r.Err = nsResult.Err
 		return r
 	}
-	if phase, _, _ := unstructured.NestedString(nsResult.Object.Object, "status", "phase"); !dryRun && phase != "Active" {
-		if err := waitNamespaceActive(ctx, d.Clients, ns); err != nil {
-			r.Err = err
-			return r
+	if nsResult.Action != Skipped {
+		if phase, _, _ := unstructured.NestedString(nsResult.Object.Object, "status", "phase"); !dryRun && phase != "Active" {
+			if err := waitNamespaceActive(ctx, d.Clients, ns); err != nil {
+				r.Err = err
+				return r
+			}
 		}
 	}
 
@@ -310,6 +321,9 @@ func (d *Deployer) listMembers(ctx context.Context, ns string, gks map[schema.Gr
 	var errs []error
 	var wg sync.WaitGroup
 	for gk := range gks {
+		if gk == namespaceGK {
+			continue // read above; never pruned; listing it needs cluster-wide rights
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -416,6 +430,8 @@ func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured,
 		AbsPath(kube.ResourcePath(m, obj.GetNamespace(), obj.GetName())).
 		Param("fieldManager", d.Options.FieldManager).
 		Param("force", "true").
+		// As kubectl apply: an unknown or duplicate field is an error, not dropped.
+		Param("fieldValidation", "Strict").
 		Body(body)
 	if dryRun == DryRunServer {
 		req = req.Param("dryRun", "All")
@@ -440,10 +456,17 @@ func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured,
 		// kubectl apply before): the labels alone change it.
 		res.Action = Configured
 	case dryRun == DryRunServer:
-		// A dry run keeps the resourceVersion: compare content instead.
+		// A dry run keeps the resourceVersion: compare content instead, with a
+		// fresh read when the listed copy differs, since controllers (a PVC
+		// being bound) may have changed it since the list.
 		res.Action = Unchanged
 		if !sameContent(live, out) {
-			res.Action = Configured
+			if fresh, err := d.Clients.Dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
+				live = fresh
+			}
+			if !sameContent(live, out) {
+				res.Action = Configured
+			}
 		}
 	case out.GetResourceVersion() == live.GetResourceVersion():
 		res.Action = Unchanged

@@ -34,8 +34,10 @@ const (
 	Unchanged  Action = "unchanged"
 	Pruned     Action = "pruned"
 	// Kept is a Namespace, PVC or PV that left the overlay: prune never deletes those.
-	Kept   Action = "kept"
-	Failed Action = "failed"
+	Kept Action = "kept"
+	// Skipped is a Namespace the user may not manage (RBAC limited to the namespace).
+	Skipped Action = "skipped"
+	Failed  Action = "failed"
 )
 
 // Options tune a deploy.

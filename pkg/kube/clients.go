@@ -3,6 +3,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -53,6 +54,16 @@ func New(g Getter) (*Clients, error) {
 		return nil, err
 	}
 	return &Clients{Typed: typed, Dynamic: dyn, Mapper: mapper, Raw: raw}, nil
+}
+
+// Ping asks the server for its version: one request, bounded by
+// --request-timeout, so an unreachable server fails fast instead of after
+// every discovery request has timed out in turn.
+func (c *Clients) Ping(ctx context.Context) error {
+	if err := c.Raw.Get().AbsPath("/version").Do(ctx).Error(); err != nil {
+		return fmt.Errorf("the API server does not answer: %w (check --context, --server and the network)", err)
+	}
+	return nil
 }
 
 // ResourcePath is the REST path of one object, or of a collection when name is "".

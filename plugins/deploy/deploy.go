@@ -189,6 +189,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return o.fail(err)
 	}
+	if err := clients.Ping(ctx); err != nil {
+		return o.fail(err)
+	}
 	plans, err := deploy.Prepare(clients, o.instances, built)
 	if err != nil {
 		return o.fail(err)
@@ -277,13 +280,16 @@ func (o *Options) printInstance(buf *bytes.Buffer, r *deploy.InstanceResult) int
 				buf.WriteString(obj.Diff)
 			}
 		case format == "name":
-			if obj.Action != deploy.Pruned && obj.Action != deploy.Kept {
+			if obj.Action != deploy.Pruned && obj.Action != deploy.Kept && obj.Action != deploy.Skipped {
 				fmt.Fprintln(buf, obj.Name)
 			}
 		case format == "":
 			action := string(obj.Action)
-			if obj.Action == deploy.Kept {
+			switch obj.Action {
+			case deploy.Kept:
 				action = "kept (prune never deletes a " + obj.GroupKind.Kind + ")"
+			case deploy.Skipped:
+				action = "skipped (not allowed to manage the Namespace; it must exist)"
 			}
 			fmt.Fprintf(buf, "%s %s%s\n", obj.Name, action, o.suffix())
 		}

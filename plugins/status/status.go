@@ -111,6 +111,9 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := c.Ping(ctx); err != nil {
+		return err
+	}
 	rows, err := status.Collect(ctx, c, repo, o.Envs, status.Options{Drift: o.Drift, FieldManager: deploy.FieldManager, Parallel: 8})
 	if err != nil {
 		return err

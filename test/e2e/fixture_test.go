@@ -40,6 +40,16 @@ func newConfigRepo(t *testing.T, envName string, instances ...string) *configRep
 	return r
 }
 
+// clone copies the repo for t to edit; the instances stay owned by r's test.
+func (r *configRepo) clone(t *testing.T) *configRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "k8s")
+	if err := os.CopyFS(dir, os.DirFS(r.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	return &configRepo{t: t, Dir: dir}
+}
+
 func (r *configRepo) writeConfig(contexts ...string) {
 	q := `["` + strings.Join(contexts, `","`) + `"]`
 	r.write("qxsms.yaml", fmt.Sprintf("environments:\n  development: {contexts: %s}\n  staging: {contexts: %s}\n  production: {contexts: %s, protected: true}\n", q, q, q))

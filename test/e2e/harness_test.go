@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 {
+		writeReliability()
+	}
 	sweep()
 	os.Exit(code)
 }

@@ -94,7 +94,7 @@ func namespacedUser(t *testing.T, ns string) string {
 	x := NewTest(t)
 	x.Kubectl("create", "serviceaccount", "operator", "-n", ns).Run().Success()
 	x.Kubectl("create", "role", "operator", "-n", ns,
-		"--verb=get,list,watch,patch,update,create,delete", "--resource=deployments,statefulsets,pods,events,configmaps,secrets,services,persistentvolumeclaims,ingresses,namespaces").Run().Success()
+		"--verb=get,list,watch,patch,update,create,delete", "--resource=deployments,statefulsets,pods,events,configmaps,secrets,services,persistentvolumeclaims,ingresses").Run().Success()
 	x.Kubectl("create", "rolebinding", "operator", "-n", ns, "--role=operator", "--serviceaccount="+ns+":operator").Run().Success()
 	token := strings.TrimSpace(x.Kubectl("create", "token", "operator", "-n", ns, "--duration=1h").Run().Success().Stdout)
 	server := x.Kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").Run().Success().Stdout
