@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -81,7 +82,7 @@ func (r *Repo) Select(env string, names []string) ([]Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !contains(envs, env) {
+	if !slices.Contains(envs, env) {
 		return nil, fmt.Errorf("unknown environment %q in %s: known environments are %s", env, filepath.Join(r.Dir, "overlays"), listOrNone(envs))
 	}
 	known, err := r.Instances(env)
@@ -100,7 +101,7 @@ func (r *Repo) Select(env string, names []string) ([]Instance, error) {
 		if err := ValidateName("instance", n); err != nil {
 			return nil, err
 		}
-		if !contains(known, n) {
+		if !slices.Contains(known, n) {
 			return nil, fmt.Errorf("unknown instance %q in environment %q: known instances are %s", n, env, listOrNone(known))
 		}
 		if seen[n] {
@@ -150,15 +151,6 @@ func subdirs(dir string, keep func(string) bool) ([]string, error) {
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func listOrNone(list []string) string {

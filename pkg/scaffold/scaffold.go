@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,7 +54,7 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 		return nil, fmt.Errorf("%s already exists: choose another instance name, or remove the folder first", dest)
 	}
 	for _, env := range mustEnvs(repo) {
-		if insts, _ := repo.Instances(env); contains(insts, req.Name) {
+		if insts, _ := repo.Instances(env); slices.Contains(insts, req.Name) {
 			return nil, fmt.Errorf("instance %q already exists in environment %q: instance names share the namespace qxsms-%s, so they must be unique across environments", req.Name, env, req.Name)
 		}
 	}
@@ -252,13 +253,4 @@ func ingressHost(dir string) (string, error) {
 func mustEnvs(repo *overlays.Repo) []string {
 	envs, _ := repo.Environments()
 	return envs
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

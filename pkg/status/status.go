@@ -5,6 +5,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -68,7 +69,7 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 		}
 		for _, inst := range insts {
 			overlayEnv[inst] = env
-			if contains(envs, env) {
+			if slices.Contains(envs, env) {
 				rows = append(rows, &Row{Env: env, Instance: inst, Overlay: true, Namespace: overlays.Namespace(inst), NamespacePhase: "Missing"})
 			}
 		}
@@ -92,7 +93,7 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 			continue
 		}
 		env := ns.Labels[overlays.EnvironmentLabel]
-		if _, hasOverlay := overlayEnv[inst]; hasOverlay || (env != "" && !contains(envs, env)) {
+		if _, hasOverlay := overlayEnv[inst]; hasOverlay || (env != "" && !slices.Contains(envs, env)) {
 			continue // reported under its own environment
 		}
 		r := &Row{Env: env, Instance: inst, Namespace: ns.Name, NamespacePhase: phase, Orphan: "no overlay"}
@@ -212,13 +213,4 @@ func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o 
 	if err != nil {
 		r.Error = "drift unknown: " + err.Error()
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

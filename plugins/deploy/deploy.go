@@ -171,9 +171,6 @@ func (o *Options) Validate() error {
 
 // Run builds, checks and applies every selected instance.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	kubeContext, err := o.currentContext()
 	if err != nil {
 		return o.fail(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -125,7 +126,7 @@ func (o *Options) Complete(args []string) error {
 
 // findEnv locates an unqualified source: ENV first, else the only environment holding it.
 func (o *Options) findEnv(name string) (string, error) {
-	if insts, _ := o.repo.Instances(o.Env); contains(insts, name) {
+	if insts, _ := o.repo.Instances(o.Env); slices.Contains(insts, name) {
 		return o.Env, nil
 	}
 	envs, err := o.repo.Environments()
@@ -134,7 +135,7 @@ func (o *Options) findEnv(name string) (string, error) {
 	}
 	var found []string
 	for _, env := range envs {
-		if insts, _ := o.repo.Instances(env); contains(insts, name) {
+		if insts, _ := o.repo.Instances(env); slices.Contains(insts, name) {
 			found = append(found, env)
 		}
 	}
@@ -178,13 +179,4 @@ Set the real secrets (secrets.env holds the source's placeholders, renamed), the
 and merge it into the %[3]s branch: its pipeline deploys the new instance.
 `, o.Instance, dir, o.Env)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -129,9 +129,6 @@ func (o *Options) Validate() error {
 
 // Run finds the volumes and prints them.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	client, err := o.client()
 	if err != nil {
 		return err
@@ -218,17 +215,10 @@ func printTable(out io.Writer, rows []Row, wide bool) {
 	}
 	fmt.Fprintln(w, header)
 	for _, r := range rows {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.PVC, dash(r.Volume), r.Status, dash(r.Server), dash(r.Path))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.PVC, cli.Dash(r.Volume), r.Status, cli.Dash(r.Server), cli.Dash(r.Path))
 		if wide {
-			line += fmt.Sprintf("\t%s\t%s\t%s\t%s", dash(r.Capacity), dash(r.StorageClass), dash(r.Source), dash(r.ServerPath))
+			line += fmt.Sprintf("\t%s\t%s\t%s\t%s", cli.Dash(r.Capacity), cli.Dash(r.StorageClass), cli.Dash(r.Source), cli.Dash(r.ServerPath))
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -145,9 +145,6 @@ func (o *Options) Validate() error {
 
 // Run lists, then deletes, rebinds or exports.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	client, err := o.client()
 	if err != nil {
 		return err
@@ -226,7 +223,7 @@ func printTable(out io.Writer, pvs []corev1.PersistentVolume, wide bool, now tim
 			}
 		}
 		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", pv.Name, claim, instance, volumes.Capacity(pv),
-			pv.Spec.PersistentVolumeReclaimPolicy, orDash(pv.Spec.StorageClassName),
+			pv.Spec.PersistentVolumeReclaimPolicy, cli.Dash(pv.Spec.StorageClassName),
 			duration.HumanDuration(now.Sub(volumes.ReleasedSince(pv))), duration.HumanDuration(now.Sub(pv.CreationTimestamp.Time)))
 		if wide {
 			server, path := "-", "-"
@@ -294,11 +291,4 @@ func (o *Options) rebind(ctx context.Context, client kubernetes.Interface) error
 	}
 	_, err = o.Out.Write(b)
 	return err
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

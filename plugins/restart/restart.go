@@ -125,9 +125,6 @@ func (o *Options) Validate() error {
 
 // Run restarts, then waits.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	c, err := o.clients()
 	if err != nil {
 		return err

@@ -95,9 +95,6 @@ func (o *Options) Validate() error {
 
 // Run collects and prints.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	repo, err := cli.FindRepo(o.Root)
 	if err != nil {
 		return err
@@ -170,17 +167,10 @@ func printTable(out io.Writer, rows []status.Row, wide bool, now time.Time) {
 		if r.Error != "" {
 			note = strings.TrimSpace(note + " " + r.Error)
 		}
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", dash(r.Env), r.Instance, overlay, r.NamespacePhase, workloads, pvcs, last, drift, dash(note))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", cli.Dash(r.Env), r.Instance, overlay, r.NamespacePhase, workloads, pvcs, last, drift, cli.Dash(note))
 		if wide {
-			line += fmt.Sprintf("\t%s\t%s", dash(strings.Join(r.Images, ",")), dash(r.Revision))
+			line += fmt.Sprintf("\t%s\t%s", cli.Dash(strings.Join(r.Images, ",")), cli.Dash(r.Revision))
 		}
 		fmt.Fprintln(w, line)
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -129,9 +129,6 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 
 // Run plans, checks, confirms and deletes.
 func (o *Options) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	var err error
 	if o.kubeContext, err = o.currentContext(); err != nil {
 		return err
@@ -221,7 +218,7 @@ func printVolumes(out io.Writer, vols []volumes.Volume) {
 		if v.Location != nil {
 			nfs = v.Location.Server + ":" + v.Location.Path
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", v.PVC, orDash(v.PVName()), v.Status, policy, nfs)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", v.PVC, cli.Dash(v.PVName()), v.Status, policy, nfs)
 	}
 }
 
@@ -257,13 +254,6 @@ func allReleased(vols []volumes.Volume) bool {
 		}
 	}
 	return true
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func boolToInt(b bool) int {

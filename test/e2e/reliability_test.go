@@ -47,25 +47,28 @@ func writeReliability() {
 	_ = os.WriteFile(out, []byte(b.String()), 0o644)
 }
 
-// clusterState is what bad input must not change: the instance namespaces,
-// the identity and generation of everything in them, and the PVs.
-func clusterState(t *testing.T, namespaces ...string) map[string]string {
+// clusterState is what bad input could change: the identity and generation
+// of everything in the instances' namespaces, and their PVs. Namespaces are
+// checked apart (newNamespaces): earlier tests' cleanups still delete theirs.
+func clusterState(t *testing.T, instances ...string) map[string]string {
 	state := map[string]string{}
-	x := NewTest(t)
-	for _, name := range strings.Fields(x.Kubectl("get", "namespaces", "-o", "name").Run().Success().Stdout) {
-		if strings.HasPrefix(name, "namespace/qxsms-") {
-			state[name] = "exists"
+	for _, inst := range instances {
+		for k, v := range identities(t, "qxsms-"+inst) {
+			state["qxsms-"+inst+"/"+k] = v
 		}
 	}
-	for _, name := range strings.Fields(x.Kubectl("get", "pv", "-o", "name").Run().Success().Stdout) {
-		state[name] = "exists"
-	}
-	for _, ns := range namespaces {
-		for k, v := range identities(t, ns) {
-			state[ns+"/"+k] = v
-		}
+	for _, p := range pvsOf(t, instances...) {
+		state["pv/"+p.Metadata.Name] = p.Metadata.UID + "/" + p.Spec.ReclaimPolicy
 	}
 	return state
+}
+
+func namespaces(t *testing.T) map[string]bool {
+	out := map[string]bool{}
+	for _, name := range strings.Fields(NewTest(t).Kubectl("get", "namespaces", "-o", "name").Run().Success().Stdout) {
+		out[name] = true
+	}
+	return out
 }
 
 func TestReliabilityBadInput(t *testing.T) {
@@ -148,14 +151,19 @@ func TestReliabilityBadInput(t *testing.T) {
 			if args == nil {
 				args = []string{"deploy", "staging"}
 			}
-			before := clusterState(t, "qxsms-"+inst)
+			before, nsBefore := clusterState(t, inst, other), namespaces(t)
 			out := NewTest(t).WithRoot(r.Dir).Qxsms(args...).Run().Failure()
 			out.StderrContains(tc.want...)
 			if strings.Contains(out.Stderr, "panic") || strings.Count(out.Stderr, "error:") != 1 {
 				t.Errorf("want exactly one clear error, got:\n%s", out.Stderr)
 			}
-			if after := clusterState(t, "qxsms-"+inst); !maps.Equal(before, after) {
+			if after := clusterState(t, inst, other); !maps.Equal(before, after) {
 				t.Errorf("bad input changed the cluster:\nbefore %v\nafter  %v", before, after)
+			}
+			for ns := range namespaces(t) {
+				if !nsBefore[ns] {
+					t.Errorf("bad input created %s", ns)
+				}
 			}
 			if _, err := os.Stat(filepath.Join(r.Dir, "overlays", "staging", "fresh")); err == nil {
 				t.Error("a refused new left a folder")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
@@ -18,6 +19,16 @@ import (
 const completionTimeout = 3 * time.Second
 
 type completer = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective)
+
+// completionClient is a clientset and a context that bounds the completion.
+func completionClient(f cmdutil.Factory) (kubernetes.Interface, context.Context, context.CancelFunc, error) {
+	client, err := f.KubernetesClientSet()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+	return client, ctx, cancel, nil
+}
 
 func repoFor(cmd *cobra.Command) (*overlays.Repo, error) {
 	root, _ := cmd.Flags().GetString("root")
@@ -61,11 +72,10 @@ func CompleteClusterInstances(f cmdutil.Factory, maxArgs int) completer {
 		if maxArgs > 0 && len(args) >= maxArgs {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		client, err := f.KubernetesClientSet()
+		client, ctx, cancel, err := completionClient(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 		defer cancel()
 		list, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -89,11 +99,10 @@ func CompleteReleasedPVs(f cmdutil.Factory) completer {
 		if rebind != "" && len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		client, err := f.KubernetesClientSet()
+		client, ctx, cancel, err := completionClient(f)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
 		defer cancel()
 		pvs, err := client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
 		if err != nil {

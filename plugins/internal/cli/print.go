@@ -52,3 +52,11 @@ func ValidateOutput(format string, allowed ...string) error {
 	}
 	return fmt.Errorf("--output %q is not supported here: use one of %v", format, allowed)
 }
+
+// Dash stands in for an empty table cell, as kubectl prints it.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
