@@ -55,11 +55,12 @@ BENCH_INSTANCES ?= 50
 BENCH_RESTARTS ?= 20
 BENCH_PVS ?= 5000
 BENCH_REPEAT ?= 3
+BENCH_OUT ?= $(CURDIR)/BENCHMARKS.md
 
 ## Benchmarks against the kubectl workflow, same run, same cluster: writes BENCHMARKS.md.
 bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
-		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(CURDIR)/BENCHMARKS.md \
+		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(BENCH_OUT) \
 		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
 
 ## Release archives for every platform, their .sha256 files, and krew-manifest.yaml.

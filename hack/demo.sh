@@ -19,8 +19,10 @@ step kubectl qxsms deploy development  "# again: nothing changes"
 kubectl qxsms deploy development | tail -2
 step kubectl get pods,pvc -n qxsms-local
 kubectl get pods,pvc -n qxsms-local
-step kubectl get pv
-kubectl get pv
+step kubectl qxsms pvc-nfs-path local
+kubectl qxsms pvc-nfs-path local
+step kubectl qxsms status development
+kubectl qxsms status development
 cat <<MSG
 
 The development instance "local" is running in namespace qxsms-local.
