@@ -3,7 +3,6 @@ package pvcnfspath
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/yaml"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
@@ -148,26 +146,13 @@ func (o *Options) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "Warning: %s/%s: %s\n", v.Namespace, v.PVC, rows[i].Error)
 		}
 	}
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(map[string]any{"items": rows}, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(o.Out, string(b))
-	case "yaml":
-		b, err := yaml.Marshal(map[string]any{"items": rows})
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if printed, err := cli.PrintItems(o.Output, rows, o.Out); printed {
 		return err
-	default:
-		if o.Rsync != "" {
-			return o.printRsync(rows)
-		}
-		printTable(o.Out, rows, o.Output == "wide")
 	}
+	if o.Rsync != "" {
+		return o.printRsync(rows)
+	}
+	printTable(o.Out, rows, o.Output == "wide")
 	return nil
 }
 

@@ -3,7 +3,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
-	"sigs.k8s.io/yaml"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
@@ -119,20 +117,7 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut, "No QxSMS instances found, in the overlays or on the cluster.")
 		return nil
 	}
-	switch o.Output {
-	case "json":
-		b, err := json.MarshalIndent(map[string]any{"items": rows}, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(o.Out, string(b))
-		return nil
-	case "yaml":
-		b, err := yaml.Marshal(map[string]any{"items": rows})
-		if err != nil {
-			return err
-		}
-		_, err = o.Out.Write(b)
+	if printed, err := cli.PrintItems(o.Output, rows, o.Out); printed {
 		return err
 	}
 	printTable(o.Out, rows, o.Output == "wide", o.now())

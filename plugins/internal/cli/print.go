@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -8,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/redact"
 )
@@ -27,6 +30,27 @@ func PrintList(pf *genericclioptions.PrintFlags, objs []*unstructured.Unstructur
 		return err
 	}
 	return p.PrintObj(list, out)
+}
+
+// PrintItems prints non-Kubernetes rows as {"items": [...]} with -o json|yaml;
+// it reports whether it printed.
+func PrintItems(format string, items any, out io.Writer) (bool, error) {
+	var b []byte
+	var err error
+	switch format {
+	case "json":
+		b, err = json.MarshalIndent(map[string]any{"items": items}, "", "  ")
+		b = append(b, '\n')
+	case "yaml":
+		b, err = yaml.Marshal(map[string]any{"items": items})
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	_, err = out.Write(b)
+	return true, err
 }
 
 // ToUnstructured converts a typed object, setting its apiVersion and kind.
