@@ -1,0 +1,201 @@
+// Command dist packs the cross-built binaries of `make dist` into release
+// archives (tar.gz; zip for windows), each with a .sha256 file, and writes the
+// krew manifest from them. Archives are byte-for-byte reproducible: fixed
+// times, modes and order, so the checked-in manifest matches a rebuild.
+package main
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// epoch is the fixed modification time of every archived file.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type file struct {
+	name string
+	mode int64
+	data []byte
+}
+
+type platform struct {
+	OS, Arch, Archive, SHA256, URI, Bin, Shim string
+}
+
+func main() {
+	version := flag.String("version", "", "release version, vX.Y.Z")
+	dir := flag.String("dir", "dist", "dist directory holding bin/<os>-<arch>/")
+	root := flag.String("root", ".", "repository root (LICENSE, README.md, kubectl_complete-qxsms)")
+	url := flag.String("url", "", "release download URL; archive names are appended")
+	manifest := flag.String("manifest", "krew-manifest.yaml", "krew manifest to write")
+	flag.Parse()
+	if err := run(*version, *dir, *root, *url, *manifest); err != nil {
+		fmt.Fprintf(os.Stderr, "dist: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(version, dir, root, url, manifest string) error {
+	if !strings.HasPrefix(version, "v") || url == "" {
+		return fmt.Errorf("-version vX.Y.Z and -url are required")
+	}
+	read := func(p string) []byte {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
+	license, readme, shim := read("LICENSE"), read("README.md"), read("kubectl_complete-qxsms")
+	dirs, err := filepath.Glob(filepath.Join(dir, "bin", "*-*"))
+	if err != nil || len(dirs) == 0 {
+		return fmt.Errorf("no binaries under %s/bin: run make dist", dir)
+	}
+	sort.Strings(dirs)
+	var platforms []platform
+	for _, d := range dirs {
+		osName, arch, _ := strings.Cut(filepath.Base(d), "-")
+		p := platform{OS: osName, Arch: arch, Bin: "kubectl-qxsms", Shim: "kubectl_complete-qxsms"}
+		files := []file{}
+		if osName == "windows" {
+			p.Bin, p.Shim = "kubectl-qxsms.exe", "kubectl_complete-qxsms.cmd"
+			files = append(files, file{p.Shim, 0o755, []byte("@kubectl-qxsms.exe __complete %*\r\n")})
+		} else {
+			files = append(files, file{p.Shim, 0o755, shim})
+		}
+		bin, err := os.ReadFile(filepath.Join(d, p.Bin))
+		if err != nil {
+			return err
+		}
+		files = append(files, file{p.Bin, 0o755, bin}, file{"LICENSE", 0o644, license}, file{"README.md", 0o644, readme})
+		sort.Slice(files, func(i, j int) bool { return files[i].name < files[j].name })
+
+		var data []byte
+		if osName == "windows" {
+			p.Archive = fmt.Sprintf("kubectl-qxsms_%s_%s_%s.zip", version, osName, arch)
+			data, err = zipFiles(files)
+		} else {
+			p.Archive = fmt.Sprintf("kubectl-qxsms_%s_%s_%s.tar.gz", version, osName, arch)
+			data, err = tarGz(files)
+		}
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		p.SHA256 = hex.EncodeToString(sum[:])
+		p.URI = strings.TrimSuffix(url, "/") + "/" + p.Archive
+		if err := os.WriteFile(filepath.Join(dir, p.Archive), data, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, p.Archive+".sha256"), []byte(p.SHA256+"  "+p.Archive+"\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "dist: %s %s\n", p.SHA256, p.Archive)
+		platforms = append(platforms, p)
+	}
+	var out bytes.Buffer
+	if err := manifestTemplate.Execute(&out, map[string]any{"Version": version, "Platforms": platforms}); err != nil {
+		return err
+	}
+	return os.WriteFile(manifest, out.Bytes(), 0o644)
+}
+
+func tarGz(files []file) ([]byte, error) {
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	gz.ModTime = epoch
+	tw := tar.NewWriter(gz)
+	for _, f := range files {
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: epoch, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func zipFiles(files []file) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		hdr := &zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: epoch}
+		hdr.SetMode(os.FileMode(f.mode))
+		w, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var manifestTemplate = template.Must(template.New("krew").Parse(`# Generated by make dist (hack/dist): do not edit by hand.
+apiVersion: krew.googlecontainertools.github.com/v1alpha2
+kind: Plugin
+metadata:
+  name: qxsms
+spec:
+  version: {{.Version}}
+  homepage: https://gitlab.com/qxsms/kubectl-qxsms
+  shortDescription: Deploy and operate QxSMS instances from overlays
+  description: |
+    kubectl-qxsms runs many instances of the QxSMS stack (web app, worker,
+    PostgreSQL, RabbitMQ, NFS volumes, ingress) from kustomize overlays kept in
+    git: deploy an environment's instances with server-side apply and prune,
+    restart and wait, tear an instance down without losing its data, and find,
+    recover or clean up the NFS volumes it leaves behind.
+  caveats: |
+    Completion: kubectl 1.26 and later complete plugins through an executable
+    named kubectl_complete-qxsms on PATH. krew links only kubectl-qxsms, so link
+    the shim that ships in the archive once:
+
+      ln -s "${KREW_ROOT:-$HOME/.krew}/store/qxsms/{{.Version}}/kubectl_complete-qxsms" \
+        "${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-qxsms"
+
+    Then ` + "`kubectl qxsms <TAB>`" + ` completes environments, instances and
+    Released volumes. The commands read the config repo's k8s/ folder: run them
+    inside the repo, or set QXSMS_ROOT.
+  platforms:
+{{- range .Platforms}}
+  - selector:
+      matchLabels:
+        os: {{.OS}}
+        arch: {{.Arch}}
+    uri: {{.URI}}
+    sha256: {{.SHA256}}
+    bin: {{.Bin}}
+    files:
+    - from: {{.Bin}}
+      to: .
+    - from: {{.Shim}}
+      to: .
+    - from: LICENSE
+      to: .
+{{- end}}
+`))
