@@ -62,6 +62,9 @@ bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
 		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(BENCH_OUT) \
 		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
+	@{ printf '\n## Go benchmarks (client-side hot paths)\n\n```\n'; \
+	   $(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./k8s ./pkg/volumes | grep -E '^Benchmark'; \
+	   printf '```\n'; } >> $(BENCH_OUT)
 
 ## Release archives for every platform, their .sha256 files, and krew-manifest.yaml.
 dist:
