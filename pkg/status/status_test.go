@@ -43,7 +43,7 @@ func namespace(name, env string) *corev1.Namespace {
 func TestCollectOrphansAndLiveState(t *testing.T) {
 	repo := repoWith(t, "staging/pprd", "staging/demo", "production/prod")
 	ready := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "qxsms", Namespace: "qxsms-pprd", Generation: 2},
-		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Image: "reg/qxsms:staging"}}}}},
+		Spec:   appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Image: "reg/qxsms:staging"}}}}},
 		Status: appsv1.DeploymentStatus{ObservedGeneration: 2, AvailableReplicas: 1, UpdatedReplicas: 1}}
 	rolling := ready.DeepCopy()
 	rolling.Name, rolling.Status.UpdatedReplicas = "worker", 0
