@@ -12,7 +12,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
@@ -194,23 +193,28 @@ func live(ctx context.Context, c *kube.Clients, r *Row) error {
 
 // drift counts what a deploy would create or change, by server-side dry run.
 func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o Options) {
-	insts, err := repo.Select(r.Env, []string{r.Instance})
-	if err == nil {
-		var built map[string][]*unstructured.Unstructured
-		built, err = overlays.BuildInstances(filesys.MakeFsOnDisk(), insts)
-		if err == nil {
-			var plans []*deploy.Plan
-			if plans, err = deploy.Prepare(c, insts, built); err == nil {
-				d := &deploy.Deployer{Clients: c, Options: deploy.Options{FieldManager: o.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4}}
-				res := d.Run(ctx, plans, nil)[0]
-				if err = res.Err; err == nil {
-					n := res.Count(deploy.Created) + res.Count(deploy.Configured)
-					r.Drift = &n
-				}
-			}
-		}
-	}
+	n, err := countDrift(ctx, c, repo, r, o)
 	if err != nil {
 		r.Error = "drift unknown: " + err.Error()
+		return
 	}
+	r.Drift = &n
+}
+
+func countDrift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o Options) (int, error) {
+	insts, err := repo.Select(r.Env, []string{r.Instance})
+	if err != nil {
+		return 0, err
+	}
+	built, err := overlays.BuildInstances(filesys.MakeFsOnDisk(), insts)
+	if err != nil {
+		return 0, err
+	}
+	plans, err := deploy.Prepare(c, insts, built)
+	if err != nil {
+		return 0, err
+	}
+	d := &deploy.Deployer{Clients: c, Options: deploy.Options{FieldManager: o.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4}}
+	res := d.Run(ctx, plans, nil)[0]
+	return res.Count(deploy.Created) + res.Count(deploy.Configured), res.Err
 }

@@ -26,22 +26,22 @@ import (
 
 // Object is one live object the teardown deletes.
 type Object struct {
-	GroupKind schema.GroupKind `json:"-"`
-	Name      string           `json:"name"`
+	GroupKind schema.GroupKind
+	Name      string
 	// Ref is kubectl's kind.group/name form.
-	Ref      string `json:"ref"`
-	UID      string `json:"uid"`
+	Ref      string
+	UID      string
 	mapping  *meta.RESTMapping
 	workload bool
 }
 
 // Plan is what a teardown will delete, and the volumes it keeps.
 type Plan struct {
-	Instance        overlays.Instance `json:"instance"`
-	Context         string            `json:"context"`
-	NamespaceExists bool              `json:"namespaceExists"`
-	Objects         []Object          `json:"objects"`
-	Volumes         []volumes.Volume  `json:"volumes"`
+	Instance        overlays.Instance
+	Context         string
+	NamespaceExists bool
+	Objects         []Object
+	Volumes         []volumes.Volume
 }
 
 // workloadKinds own pods; they go first so the pods stop before their config.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -313,7 +314,7 @@ func (o *Options) printMachineOutput(results []*deploy.InstanceResult) error {
 	return cli.PrintList(o.PrintFlags, objs, o.Out)
 }
 
-func printSummary(out interface{ Write([]byte) (int, error) }, results []*deploy.InstanceResult, suffix string) {
+func printSummary(out io.Writer, results []*deploy.InstanceResult, suffix string) {
 	w := printers.GetNewTabWriter(out)
 	defer w.Flush()
 	fmt.Fprintln(w, "INSTANCE\tCREATED\tCONFIGURED\tUNCHANGED\tPRUNED\tKEPT\tDURATION\tRESULT")

@@ -138,6 +138,10 @@ func (o *Options) Run(ctx context.Context) error {
 		return nil
 	}
 
+	printer, err := o.PrintFlags.ToPrinter()
+	if err != nil {
+		return err
+	}
 	results := rollout.Restart(ctx, c.Typed, namespaces, rollout.RestartConfig{Deployments: o.Deployments, Selector: o.Selector})
 	var failures []string
 	var restarted []rollout.Restarted
@@ -158,11 +162,7 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		objs = append(objs, u)
 		if *o.PrintFlags.OutputFormat == "" || *o.PrintFlags.OutputFormat == "name" {
-			p, err := o.PrintFlags.ToPrinter()
-			if err != nil {
-				return err
-			}
-			if err := p.PrintObj(u, o.Out); err != nil {
+			if err := printer.PrintObj(u, o.Out); err != nil {
 				return err
 			}
 		}

@@ -90,22 +90,16 @@ func TestFaultAPIServerKilledMidDeploy(t *testing.T) {
 		}
 	})
 
-	cmd := exec.Command(filepath.Join(env.toolsDir, "kubectl"), "qxsms", "deploy", "staging", "--parallel", "2", "--request-timeout", "5s")
-	cmd.Env = append(x.env, "QXSMS_ROOT="+repo.Dir)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	deploy := x.Qxsms("deploy", "staging", "--parallel", "2", "--request-timeout", "5s").Start()
 	time.Sleep(700 * time.Millisecond)
 	a.kill()
 	start := time.Now()
-	err := cmd.Wait()
-	if err == nil {
-		t.Fatalf("deploy succeeded although the API server was killed:\n%s", stdout.String())
+	deploy.Wait()
+	if deploy.Code == 0 {
+		t.Fatalf("deploy succeeded although the API server was killed:\n%s", deploy.Stdout)
 	}
 	failedLine := ""
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for _, l := range strings.Split(deploy.Stderr, "\n") {
 		if strings.Contains(l, "instance(s) failed:") {
 			failedLine = l
 		}
@@ -117,7 +111,7 @@ func TestFaultAPIServerKilledMidDeploy(t *testing.T) {
 		}
 	}
 	if failedLine == "" || named == 0 {
-		t.Fatalf("the incomplete instances must be named:\n%s", stderr.String())
+		t.Fatalf("the incomplete instances must be named:\n%s", deploy.Stderr)
 	}
 	t.Logf("deploy stopped %s after the kill, %d of %d instances named as failed", time.Since(start).Round(time.Millisecond), named, len(names))
 
@@ -128,7 +122,7 @@ func TestFaultAPIServerKilledMidDeploy(t *testing.T) {
 	x.Qxsms("deploy", "staging", "--diff").Run().ExitCode(0)
 	record("Faults", fmt.Sprintf("kube-apiserver killed (SIGKILL) 0.7 s into a deploy of %d instances", len(names)),
 		fmt.Sprintf("exit %d after %s, %d incomplete instances named; after a restart the re-run converged (`--diff` exit 0)",
-			cmd.ProcessState.ExitCode(), time.Since(start).Round(100*time.Millisecond), named))
+			deploy.Code, time.Since(start).Round(100*time.Millisecond), named))
 }
 
 // An unreachable or silent API server errors within --request-timeout.
@@ -186,25 +180,17 @@ func TestFaultAPIServerRestartDuringWait(t *testing.T) {
 	// New pods cannot be scheduled, so the rollout waits.
 	x.Kubectl("patch", "-n", ns, "deployment/worker", "--type=merge", "-p", `{"spec":{"template":{"spec":{"nodeSelector":{"qxsms.io/never":"true"}}}}}`).Run().Success()
 
-	cmd := exec.Command(filepath.Join(env.toolsDir, "kubectl"), "qxsms", "restart", inst, "--deployment", "worker", "--timeout", "90s")
-	cmd.Env = x.env
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	restart := x.Qxsms("restart", inst, "--deployment", "worker", "--timeout", "90s").Start()
 	time.Sleep(1500 * time.Millisecond)
 	a := localAPIServer(t)
 	a.kill()
 	time.Sleep(time.Second)
 	a.start()
 	x.Kubectl("patch", "-n", ns, "deployment/worker", "--type=json", "-p", `[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]`).Run().Success()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("restart --wait did not survive the API server restart: %v\n%s", err, stderr.String())
+	if restart.Wait().Code != 0 {
+		t.Fatalf("restart --wait did not survive the API server restart:\n%s", restart.Stderr)
 	}
-	if !strings.Contains(stderr.String(), "deployment.apps/worker: rolled out") {
-		t.Fatalf("no rollout reported:\n%s", stderr.String())
-	}
+	restart.StderrContains("deployment.apps/worker: rolled out")
 	record("Faults", "kube-apiserver killed and restarted while `restart --wait` waited on a blocked rollout",
 		"the watch resumed; the rollout was reported complete once unblocked, exit 0")
 }
@@ -213,21 +199,9 @@ func TestConcurrentDeploysConverge(t *testing.T) {
 	a, b := uniqueName("e2e-cc"), uniqueName("e2e-cc")
 	repo := newConfigRepo(t, "staging", a, b)
 	x := NewTest(t).WithRoot(repo.Dir)
-	run := func() *exec.Cmd {
-		cmd := exec.Command(filepath.Join(env.toolsDir, "kubectl"), "qxsms", "deploy", "staging")
-		cmd.Env = append(x.env, "QXSMS_ROOT="+repo.Dir)
-		return cmd
-	}
-	c1, c2 := run(), run()
-	out1 := &strings.Builder{}
-	out2 := &strings.Builder{}
-	c1.Stderr, c2.Stderr = out1, out2
-	_ = c1.Start()
-	_ = c2.Start()
-	e1, e2 := c1.Wait(), c2.Wait()
-	if e1 != nil || e2 != nil {
-		t.Fatalf("concurrent deploys failed: %v %v\n%s\n%s", e1, e2, out1, out2)
-	}
+	first, second := x.Qxsms("deploy", "staging").Start(), x.Qxsms("deploy", "staging").Start()
+	first.Wait().Success()
+	second.Wait().Success()
 	x.Qxsms("deploy", "staging", "--diff").Run().ExitCode(0)
 	for _, inst := range []string{a, b} {
 		if n := len(identities(t, "qxsms-"+inst)); n != 17 {
@@ -249,22 +223,12 @@ func TestTeardownDuringDeploy(t *testing.T) {
 	before := pvsOf(t, inst)
 	repo.edit("overlays/staging/"+inst+"/env.yml", `DEBUG: "true"`, `DEBUG: "false"`)
 
-	dep := exec.Command(filepath.Join(env.toolsDir, "kubectl"), "qxsms", "deploy", "staging", inst, "--wait", "--timeout", "60s")
-	dep.Env = append(x.env, "QXSMS_ROOT="+repo.Dir)
-	var depErr strings.Builder
-	dep.Stderr = &depErr
-	_ = dep.Start()
-	td := x.Qxsms("teardown", "staging", inst, "--yes", "--timeout", "2m").Run()
-	depRunErr := dep.Wait()
-	if td.Code != 0 {
-		t.Fatalf("teardown failed: %s", td.Stderr)
-	}
+	deploy := x.Qxsms("deploy", "staging", inst, "--wait", "--timeout", "60s").Start()
+	x.Qxsms("teardown", "staging", inst, "--yes", "--timeout", "2m").Run().Success()
 	outcome := "deploy finished first"
-	if depRunErr != nil {
+	if deploy.Wait().Code != 0 {
 		outcome = "deploy failed naming the instance"
-		if !strings.Contains(depErr.String(), "staging/"+inst) {
-			t.Errorf("the failed deploy must name the instance:\n%s", depErr.String())
-		}
+		deploy.StderrContains("staging/" + inst)
 	}
 	// Whatever the order, the namespace ends up gone or redeployed, and no PV is lost.
 	after := pvsOf(t, inst)

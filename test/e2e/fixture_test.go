@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -225,11 +224,4 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 
 func namespaceExists(t *testing.T, ns string) bool {
 	return NewTest(t).Kubectl("get", "namespace", ns).Run().Code == 0
-}
-
-func jsonField(t *testing.T, s string, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, s)
-	}
 }

@@ -110,6 +110,10 @@ type Cmd struct {
 	Stdout string
 	Stderr string
 	Code   int
+
+	proc           *exec.Cmd
+	stdout, stderr bytes.Buffer
+	started        time.Time
 }
 
 // Test is a per-test harness.
@@ -161,20 +165,34 @@ func (c *Cmd) InDir(dir string) *Cmd { c.dir = dir; return c }
 // Run runs the command through kubectl and records its output and exit code.
 func (c *Cmd) Run() *Cmd {
 	c.t.Helper()
-	cmd := exec.Command(filepath.Join(env.toolsDir, "kubectl"), c.args...)
-	cmd.Env, cmd.Dir = c.env, c.dir
-	cmd.Stdin = strings.NewReader(c.stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	c.Stdout, c.Stderr = out.String(), errb.String()
+	return c.Start().Wait()
+}
+
+// Start starts the command in the background; Wait collects it.
+func (c *Cmd) Start() *Cmd {
+	c.t.Helper()
+	c.proc = exec.Command(filepath.Join(env.toolsDir, "kubectl"), c.args...)
+	c.proc.Env, c.proc.Dir = c.env, c.dir
+	c.proc.Stdin = strings.NewReader(c.stdin)
+	c.proc.Stdout, c.proc.Stderr = &c.stdout, &c.stderr
+	c.started = time.Now()
+	if err := c.proc.Start(); err != nil {
+		c.t.Fatalf("kubectl %s: %v", strings.Join(c.args, " "), err)
+	}
+	return c
+}
+
+// Wait waits for a started command and records its output and exit code.
+func (c *Cmd) Wait() *Cmd {
+	c.t.Helper()
+	err := c.proc.Wait()
+	c.Stdout, c.Stderr = c.stdout.String(), c.stderr.String()
 	if ee, ok := err.(*exec.ExitError); ok {
 		c.Code = ee.ExitCode()
 	} else if err != nil {
 		c.t.Fatalf("kubectl %s: %v", strings.Join(c.args, " "), err)
 	}
-	c.t.Logf("kubectl %s -> exit %d in %s", strings.Join(c.args, " "), c.Code, time.Since(start).Round(time.Millisecond))
+	c.t.Logf("kubectl %s -> exit %d in %s", strings.Join(c.args, " "), c.Code, time.Since(c.started).Round(time.Millisecond))
 	return c
 }
 
@@ -208,20 +226,20 @@ func (c *Cmd) Failure() *Cmd {
 // StderrContains fails the test unless stderr holds every s.
 func (c *Cmd) StderrContains(ss ...string) *Cmd {
 	c.t.Helper()
-	for _, s := range ss {
-		if !strings.Contains(c.Stderr, s) {
-			c.t.Fatalf("kubectl %s: stderr lacks %q:\n%s", strings.Join(c.args, " "), s, c.Stderr)
-		}
-	}
-	return c
+	return c.contains("stderr", c.Stderr, ss)
 }
 
 // StdoutContains fails the test unless stdout holds every s.
 func (c *Cmd) StdoutContains(ss ...string) *Cmd {
 	c.t.Helper()
+	return c.contains("stdout", c.Stdout, ss)
+}
+
+func (c *Cmd) contains(stream, text string, ss []string) *Cmd {
+	c.t.Helper()
 	for _, s := range ss {
-		if !strings.Contains(c.Stdout, s) {
-			c.t.Fatalf("kubectl %s: stdout lacks %q:\n%s", strings.Join(c.args, " "), s, c.Stdout)
+		if !strings.Contains(text, s) {
+			c.t.Fatalf("kubectl %s: %s lacks %q:\n%s", strings.Join(c.args, " "), stream, s, text)
 		}
 	}
 	return c

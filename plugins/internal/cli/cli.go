@@ -35,9 +35,6 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // WithCode makes err exit with code.
 func WithCode(code int, err error) error { return &ExitError{Code: code, Err: err} }
 
-// ErrSilent fails the command with exit code 1 after it has already said why.
-var ErrSilent = &ExitError{Code: 1}
-
 // AddRootFlag adds --root, the config repo or its k8s/ folder.
 func AddRootFlag(cmd *cobra.Command, root *string) {
 	cmd.Flags().StringVar(root, "root", "", "The config repo, or its k8s/ folder (default: $"+overlays.RootEnv+", else the nearest parent of the working directory holding k8s/overlays).")
