@@ -88,17 +88,26 @@ func takeOverPatch(live *unstructured.Unstructured, manager string) ([]byte, err
 	})
 }
 
-// takeOver moves the hand-edit managers' fields of live to the deploy's field manager.
+// takeOver moves the hand-edit managers' fields of live to the deploy's field
+// manager. The patch's resourceVersion test fails when a controller wrote the
+// object since it was listed (a rollout's status): read it again and retry.
 func (d *Deployer) takeOver(ctx context.Context, m *meta.RESTMapping, live *unstructured.Unstructured) error {
-	patch, err := takeOverPatch(live, d.Options.FieldManager)
-	if err != nil || patch == nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		patch, err := takeOverPatch(live, d.Options.FieldManager)
+		if err != nil || patch == nil {
+			return err
+		}
+		err = d.Clients.Raw.Patch(types.JSONPatchType).
+			AbsPath(kube.ResourcePath(m, live.GetNamespace(), live.GetName())).
+			Body(patch).Do(ctx).Error()
+		if err == nil {
+			return nil
+		}
+		if attempt == 5 {
+			return fmt.Errorf("taking over hand-edited fields: %w", err)
+		}
+		if live, err = d.Clients.Dynamic.Resource(m.Resource).Namespace(live.GetNamespace()).Get(ctx, live.GetName(), metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("taking over hand-edited fields: %w", err)
+		}
 	}
-	err = d.Clients.Raw.Patch(types.JSONPatchType).
-		AbsPath(kube.ResourcePath(m, live.GetNamespace(), live.GetName())).
-		Body(patch).Do(ctx).Error()
-	if err != nil {
-		return fmt.Errorf("taking over hand-edited fields: %w", err)
-	}
-	return nil
 }

@@ -165,6 +165,12 @@ func Execute(ctx context.Context, c *kube.Clients, p *Plan, o Options) error {
 		if err != nil || len(pods.Items) == 0 {
 			return err == nil, "", err
 		}
+		// A deploy running at the same time re-creates what was just deleted;
+		// only the namespace's deletion stops it from creating more.
+		if again := recreatedWorkloads(ctx, c, ns); again != "" {
+			say("%s came back (a deploy running at the same time?): deleting the namespace now, which stops any further creation", again)
+			return true, "", nil
+		}
 		return false, describePods(pods.Items), nil
 	}); err != nil {
 		return err
@@ -242,6 +248,27 @@ func waitUntil(ctx context.Context, every time.Duration, say func(string, ...any
 		case <-time.After(every):
 		}
 	}
+}
+
+// recreatedWorkloads names the Deployments and StatefulSets of ns that are not
+// being deleted: after the workloads were deleted, any such one is new.
+func recreatedWorkloads(ctx context.Context, c *kube.Clients, ns string) string {
+	var names []string
+	if deps, err := c.Typed.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, d := range deps.Items {
+			if d.DeletionTimestamp == nil {
+				names = append(names, "deployment.apps/"+d.Name)
+			}
+		}
+	}
+	if sts, err := c.Typed.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{}); err == nil {
+		for _, s := range sts.Items {
+			if s.DeletionTimestamp == nil {
+				names = append(names, "statefulset.apps/"+s.Name)
+			}
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func describePods(pods []corev1.Pod) string {
