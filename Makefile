@@ -60,7 +60,7 @@ BENCH_OUT ?= $(CURDIR)/BENCHMARKS.md
 ## Benchmarks against the kubectl workflow, same run, same cluster: writes BENCHMARKS.md.
 bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
-		-kubeconfig $(CURDIR)/.cluster/kubeconfig -out $(BENCH_OUT) \
+		-kubeconfig $(CURDIR)/.cluster/kubeconfig -cluster-dir $(CURDIR)/.cluster -out $(BENCH_OUT) \
 		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
 	@{ printf '\n## Go benchmarks (client-side hot paths)\n\n```\n'; \
 	   $(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./k8s ./pkg/volumes | grep -E '^Benchmark'; \
