@@ -40,8 +40,10 @@ func findControlPlane(clusterDir string) (controlPlane, error) {
 		}
 		cp[strings.TrimSuffix(filepath.Base(f), ".pid")] = pid
 	}
-	if len(cp) < 6 {
-		return nil, fmt.Errorf("found %d control-plane processes in %s, want 6: is the cluster up? run `make cluster-up`", len(cp), clusterDir)
+	for _, name := range append([]string{"etcd", "kube-apiserver"}, controllers...) {
+		if cp[name] <= 0 {
+			return nil, fmt.Errorf("no pid file for %s in %s: is the cluster up? run `make cluster-up`", name, clusterDir)
+		}
 	}
 	return cp, nil
 }

@@ -24,13 +24,16 @@ func TestFindControlPlane(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := findControlPlane(dir); err == nil {
-		t.Fatal("no pid files: want an error naming make cluster-up")
+	if _, err := findControlPlane(dir); err == nil || !strings.Contains(err.Error(), "make cluster-up") {
+		t.Fatalf("no pid files: got %v, want an error naming make cluster-up", err)
+	}
+	write(filepath.Join(dir, "provisioner.pid"), 200)
+	if _, err := findControlPlane(dir); err == nil || !strings.Contains(err.Error(), "no pid file for etcd") {
+		t.Fatalf("kwok's pid files missing: got %v, want an error naming etcd", err)
 	}
 	for i, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
 		write(filepath.Join(pids, name+".pid"), 100+i)
 	}
-	write(filepath.Join(dir, "provisioner.pid"), 200)
 	cp, err := findControlPlane(dir)
 	if err != nil {
 		t.Fatal(err)
