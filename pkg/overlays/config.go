@@ -26,8 +26,18 @@ type Config struct {
 type EnvironmentConfig struct {
 	// Contexts are kubeconfig context names; a trailing * matches any suffix.
 	Contexts []string `json:"contexts"`
-	// Protected environments need --confirm=INSTANCE for destructive commands.
+	// Servers are API server URLs the environment may target besides the
+	// contexts' own clusters (when --server or --cluster points elsewhere).
+	Servers []string `json:"servers,omitempty"`
+	// Protected environments need --confirm=INSTANCE for destructive commands,
+	// and refuse placeholder secrets.
 	Protected bool `json:"protected,omitempty"`
+	// Placeholder is the glob that marks a secret value as a placeholder
+	// (default "changeme-*").
+	Placeholder string `json:"placeholder,omitempty"`
+	// RealSecrets is "required" to refuse placeholders outside protected
+	// environments too.
+	RealSecrets string `json:"realSecrets,omitempty"`
 }
 
 // LoadConfig reads k8s/qxsms.yaml. A missing file is not an error: the guard
