@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Starts the local QxSMS cluster on loopback: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kwok (through kwokctl's binary
-# runtime, with binaries built from Go modules), two fake nodes, the nfs
-# StorageClass and the NFS-style provisioner. Services get a /16, as on real
-# clusters (kwokctl's default /24 holds 254, too few for the benchmarks), and
+# runtime, with binaries built from Go modules), two fake nodes, the nfs,
+# nfs-subdir and nfs-csi StorageClasses and the provisioner that makes their
+# PVs as in-tree NFS, nfs-subdir-external-provisioner and csi-driver-nfs do.
+# Services get a /16, as on real clusters (kwokctl's default /24 holds 254, too few for the benchmarks), and
 # the controllers' client rate limits are off, so many rollouts at once are
 # limited by the machine, not by a QPS setting. Idempotent; writes the admin
 # kubeconfig to .cluster/kubeconfig and logs under .cluster/logs.
 set -euo pipefail
+# The cluster's daemons outlive this script: they must not inherit the
+# caller's descriptors (a test runner's pipes, a lock held around a test run).
+for fd in $(ls /proc/$$/fd); do
+  [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+done
 repo=$(cd "$(dirname "$0")/.." && pwd)
 state=${QXSMS_CLUSTER_DIR:-$repo/.cluster}
 name=qxsms
@@ -21,7 +27,25 @@ kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
 
 provisioner_alive() { [ -f "$state/provisioner.pid" ] && kill -0 "$(cat "$state/provisioner.pid")" 2>/dev/null; }
 
+start_provisioner() {
+  log "starting the NFS provisioner (data root $state/nfs)"
+  nohup "$state/bin/nfs-provisioner" --kubeconfig "$kubeconfig" --data-root "$state/nfs" \
+    >>"$state/logs/nfs-provisioner.log" 2>&1 </dev/null &
+  echo $! >"$state/provisioner.pid"
+}
+
 if [ -f "$kubeconfig" ] && "${kubectl[@]}" get --raw /readyz >/dev/null 2>&1 && provisioner_alive; then
+  # A running cluster picks up new StorageClasses and a changed provisioner
+  # without a restart: the volumes and their data stay.
+  "${kubectl[@]}" apply -k "$repo/k8s/cluster" >/dev/null
+  if [ -n "$(find "$repo/hack/nfs-provisioner" -newer "$state/bin/nfs-provisioner" -name '*.go')" ]; then
+    log "the provisioner's source changed: rebuilding and restarting it"
+    (cd "$repo/hack" && go build -o "$state/bin/nfs-provisioner.new" ./nfs-provisioner)
+    kill "$(cat "$state/provisioner.pid")"
+    while provisioner_alive; do sleep 0.1; done
+    mv "$state/bin/nfs-provisioner.new" "$state/bin/nfs-provisioner"
+    start_provisioner
+  fi
   log "already running (KUBECONFIG=$kubeconfig)"
   exit 0
 fi
@@ -82,10 +106,7 @@ YAML
 done | "${kubectl[@]}" apply -f - >/dev/null
 "${kubectl[@]}" apply -k "$repo/k8s/cluster" >/dev/null
 
-log "starting the NFS provisioner (data root $state/nfs)"
-nohup "$state/bin/nfs-provisioner" --kubeconfig "$kubeconfig" --data-root "$state/nfs" \
-  >"$state/logs/nfs-provisioner.log" 2>&1 </dev/null &
-echo $! >"$state/provisioner.pid"
+start_provisioner
 
 "${kubectl[@]}" wait --for=condition=Ready node --all --timeout=60s >/dev/null
 sleep 0.2

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 )
 
 type job struct {
@@ -77,5 +80,44 @@ func TestGitLabPipeline(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(jobs[".teardown"].Script, "\n"), `--confirm="$QXSMS_TEARDOWN"`) {
 		t.Error("teardown must confirm explicitly")
+	}
+}
+
+// Every environment that k8s/qxsms.yaml says needs real secrets has a deploy
+// job that stops on a missing SECRETS_<ENV>_<INSTANCE> variable, and the
+// script that copies the variables never echoes their values.
+func TestGitLabPipelineRequiresSecrets(t *testing.T) {
+	jobs := loadPipeline(t)
+	cfg, err := (&overlays.Repo{Dir: "."}).LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	required := 0
+	for env := range cfg.Environments {
+		d, ok := jobs["deploy:"+env]
+		if !ok || !secrets.PolicyFor(cfg, env).Required {
+			continue
+		}
+		required++
+		if d.Variables["QXSMS_REQUIRE_SECRETS"] != "true" {
+			t.Errorf("deploy:%s: %s requires real secrets, but the job does not set QXSMS_REQUIRE_SECRETS: \"true\"", env, cfg.Path)
+		}
+	}
+	if required == 0 {
+		t.Error("no deploy job of a protected environment: the test checks nothing")
+	}
+	if v := jobs["deploy:staging"].Variables["QXSMS_REQUIRE_SECRETS"]; v != "" {
+		t.Errorf("deploy:staging sets QXSMS_REQUIRE_SECRETS=%q, but staging is not protected", v)
+	}
+	before := strings.Join(jobs[".qxsms"].BeforeScript, "\n")
+	for _, want := range []string{`QXSMS_REQUIRE_SECRETS" = "true"`, "exit 1", `cp "$file" "$dir/secrets.env"`} {
+		if !strings.Contains(before, want) {
+			t.Errorf(".qxsms before_script lacks %q", want)
+		}
+	}
+	for _, leak := range []string{"set -x", `echo "$file`, "cat \"$file", `echo "$$var`, "printenv\n"} {
+		if strings.Contains(before, leak) {
+			t.Errorf(".qxsms before_script may print a secret: %q", leak)
+		}
 	}
 }

@@ -165,10 +165,14 @@ func TestClusterStorageClassRetains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(objs) != 1 || objs[0].GetKind() != "StorageClass" || objs[0].GetName() != "nfs" {
-		t.Fatalf("k8s/cluster should hold the nfs StorageClass, got %d objects", len(objs))
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.GetKind()+"/"+o.GetName())
+		if p, _, _ := unstructured.NestedString(o.Object, "reclaimPolicy"); p != "Retain" {
+			t.Errorf("StorageClass %s reclaimPolicy %q, want Retain", o.GetName(), p)
+		}
 	}
-	if p, _, _ := unstructured.NestedString(objs[0].Object, "reclaimPolicy"); p != "Retain" {
-		t.Errorf("StorageClass nfs reclaimPolicy %q, want Retain", p)
+	if got := strings.Join(names, " "); got != "StorageClass/nfs StorageClass/nfs-csi StorageClass/nfs-subdir" {
+		t.Fatalf("k8s/cluster should hold the nfs, nfs-csi and nfs-subdir StorageClasses, got %s", got)
 	}
 }

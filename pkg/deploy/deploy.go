@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
@@ -64,6 +69,10 @@ func Prepare(c *kube.Clients, instances []overlays.Instance, built map[string][]
 		for _, o := range objs {
 			o = o.DeepCopy()
 			gvk := o.GroupVersionKind()
+			if gvk.GroupKind() == (schema.GroupKind{Kind: "ConfigMap"}) && o.GetName() == InventoryName {
+				mapErrs = append(mapErrs, fmt.Errorf("the overlay has its own configmap %s, the name of the instance's inventory: rename it (a configMapGenerator's name, or the manifest's metadata.name)", InventoryName))
+				continue
+			}
 			m, err := c.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 			if err != nil {
 				mapErrs = append(mapErrs, err)
@@ -139,156 +148,130 @@ func keyOf(o *unstructured.Unstructured) liveKey {
 	return liveKey{o.GroupVersionKind().GroupKind(), o.GetNamespace(), o.GetName()}
 }
 
+func (d *Deployer) dryRun() bool {
+	return d.Options.DryRun != DryRunNone || d.Options.Diff
+}
+
+// deployInstance runs one instance's stages: read what is live, refuse what
+// another tool owns, the Namespace, the inventory's kinds before anything is
+// created, the objects, the wait, then prune (only once the rollout is known
+// good, so a rollback still finds the old generated ConfigMaps), and the
+// inventory's final record.
 func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult {
 	r := &InstanceResult{Instance: p.Instance}
-	ns := p.Instance.Namespace()
-	dryRun := d.Options.DryRun != DryRunNone || d.Options.Diff
-
-	// The Namespace first, and only then what lives in it. A user whose RBAC
-	// stops at the namespace cannot manage the Namespace object itself: it
-	// must exist then, and is skipped.
-	nsLive, err := d.Clients.Dynamic.Resource(p.mappings[p.Namespace].Resource).Get(ctx, ns, metav1.GetOptions{})
-	nsForbidden := apierrors.IsForbidden(err)
-	if err != nil && !apierrors.IsNotFound(err) && !nsForbidden {
-		r.Err = fmt.Errorf("reading namespace %s: %w", ns, err)
-		return r
-	}
-	nsExists := err == nil || nsForbidden
-	if err != nil {
-		nsLive = nil
-	}
-	nsResult := ObjectResult{Name: "namespace/" + ns, GroupKind: namespaceGK, Action: Skipped}
-	if !nsForbidden {
-		nsResult = d.applyOne(ctx, p.Namespace, p.mappings[p.Namespace], nsLive, nsExists)
-		if apierrors.IsForbidden(nsResult.Err) && nsExists {
-			nsResult = ObjectResult{Name: "namespace/" + ns, GroupKind: namespaceGK, Action: Skipped}
-		}
-	}
-	r.Objects = append(r.Objects, nsResult)
-	if nsResult.Err != nil {
-		r.Err = nsResult.Err
-		return r
-	}
-	if nsResult.Action != Skipped {
-		if phase, _, _ := unstructured.NestedString(nsResult.Object.Object, "status", "phase"); !dryRun && phase != "Active" {
-			if err := waitNamespaceActive(ctx, d.Clients, ns); err != nil {
-				r.Err = err
-				return r
-			}
-		}
-	}
-
-	// The live members, from the inventory's kinds and the desired kinds: one
-	// list per kind serves both change detection and prune.
-	inventoryMapping, err := d.Clients.Mapper.RESTMapping(schema.GroupKind{Kind: "ConfigMap"}, "v1")
+	st, err := d.readLive(ctx, p)
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	var liveInventory *unstructured.Unstructured
-	gks := map[schema.GroupKind]bool{namespaceGK: true}
-	if nsExists {
-		liveInventory, err = d.Clients.Dynamic.Resource(inventoryMapping.Resource).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			liveInventory = nil
-		case err != nil:
-			r.Err = fmt.Errorf("reading the inventory %s/configmap/%s: %w", ns, InventoryName, err)
-			return r
-		default:
-			for _, gk := range parseGroupKinds(liveInventory.GetAnnotations()[ApplySetGroupKindsAnn]) {
-				gks[gk] = true
-			}
-		}
+	if err := checkOwnership(p, st, d.Options.FieldManager); err != nil {
+		r.Err = err
+		return r
 	}
-	desiredGKs := map[schema.GroupKind]bool{namespaceGK: true}
-	for _, o := range p.Objects {
-		gk := o.GroupVersionKind().GroupKind()
-		gks[gk], desiredGKs[gk] = true, true
+	if r.Err = d.applyNamespace(ctx, p, st, r); r.Err != nil {
+		return r
 	}
-	live := map[liveKey]*unstructured.Unstructured{}
-	if nsExists {
-		if live, err = d.listMembers(ctx, ns, gks); err != nil {
-			r.Err = err
+	inv := newInventory(d, p, st)
+	if !d.dryRun() {
+		if r.Err = inv.beforeApply(ctx); r.Err != nil {
 			return r
 		}
 	}
 
-	// Record the superset of kinds before applying, so that an interrupted
-	// deploy still lets the next one prune what it created. A new inventory
-	// records this deploy at once: it is a change whatever follows.
-	inventory := liveInventory
-	if !dryRun {
-		records := keptAnnotations(liveInventory)
-		if liveInventory == nil {
-			records = d.deployRecord()
-		}
-		superset := inventoryObject(p.Instance, d.Options.Tooling, gks, records)
-		if !inventoryCovers(liveInventory, superset) {
-			res := d.applyOne(ctx, superset, inventoryMapping, liveInventory, liveInventory != nil)
-			if res.Err != nil {
-				r.Err = fmt.Errorf("recording the inventory: %w", res.Err)
-				return r
-			}
-			inventory = res.Object
-		}
-	}
-
-	r.Objects = append(r.Objects, d.applyAll(ctx, p, live, nsExists)...)
-	var errs []error
-	for _, o := range r.Objects {
-		if o.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", o.Name, o.Err))
-		}
-	}
-	if len(errs) > 0 {
-		// Pruning after a partial apply could delete what is still needed.
-		r.Err = utilerrors.NewAggregate(errs)
+	r.Objects = append(r.Objects, d.applyAll(ctx, p, st.objects, st.nsExists)...)
+	if r.Err = objectErrors(r.Objects); r.Err != nil {
+		// Pruning after a partial apply could delete what is still needed;
+		// the inventory already records every kind, so the next deploy can.
 		return r
 	}
 
+	rolledOut := true
+	if d.Options.Wait && !d.dryRun() {
+		r.Waits = d.wait(ctx, p)
+		if r.Err = waitErrors(r.Waits); r.Err != nil {
+			rolledOut = false
+			if d.Options.Prune {
+				r.PruneSkipped = "the rollout did not succeed: nothing was pruned, so a rollback still finds the previous ConfigMaps and Secrets"
+			}
+		}
+	}
+	var keep map[schema.GroupKind]bool
+	if d.Options.Prune && rolledOut {
+		var pruned []ObjectResult
+		pruned, keep = d.prune(ctx, st.members(p.Instance), p.desiredKeys())
+		r.Objects = append(r.Objects, pruned...)
+		r.Err = objectErrors(pruned)
+	}
+	if !d.dryRun() {
+		if err := inv.afterApply(ctx, r.Changed(), d.Options.Prune && rolledOut, keep); err != nil {
+			r.Err = utilerrors.NewAggregate([]error{r.Err, err})
+		}
+	}
+	return r
+}
+
+// applyNamespace applies the instance's Namespace and waits until it is
+// Active. A user whose RBAC stops at the namespace cannot manage the
+// Namespace object itself: it must exist then, and is skipped.
+func (d *Deployer) applyNamespace(ctx context.Context, p *Plan, st *liveState, r *InstanceResult) error {
+	ns := p.Instance.Namespace()
+	skipped := ObjectResult{Name: "namespace/" + ns, GroupKind: namespaceGK, Action: Skipped}
+	res := skipped
+	if !st.nsForbidden {
+		res = d.applyOne(ctx, p.Namespace, p.mappings[p.Namespace], st.namespace, st.nsExists)
+		if apierrors.IsForbidden(res.Err) && st.nsExists {
+			res = skipped
+		}
+	}
+	r.Objects = append(r.Objects, res)
+	if res.Err != nil {
+		return res.Err
+	}
+	if res.Action == Skipped || d.dryRun() {
+		return nil
+	}
+	if phase, _, _ := unstructured.NestedString(res.Object.Object, "status", "phase"); phase == "Active" {
+		return nil
+	}
+	return waitNamespaceActive(ctx, d.Clients, ns, d.Options.Timeout)
+}
+
+func (p *Plan) desiredKeys() map[liveKey]bool {
 	desired := map[liveKey]bool{keyOf(p.Namespace): true}
 	for _, o := range p.Objects {
 		desired[keyOf(o)] = true
 	}
-	if d.Options.Prune {
-		r.Objects = append(r.Objects, d.prune(ctx, live, desired)...)
-	}
+	return desired
+}
 
-	if !dryRun {
-		recorded := gks
-		if d.Options.Prune {
-			recorded = desiredGKs
-		}
-		annotations := keptAnnotations(inventory)
-		if r.Changed() && liveInventory != nil {
-			annotations = d.deployRecord()
-		}
-		final := inventoryObject(p.Instance, d.Options.Tooling, recorded, annotations)
-		if !inventoryEqual(inventory, final) {
-			if res := d.applyOne(ctx, final, inventoryMapping, inventory, true); res.Err != nil {
-				r.Err = fmt.Errorf("recording the inventory: %w", res.Err)
-				return r
-			}
+func (d *Deployer) wait(ctx context.Context, p *Plan) []rollout.WaitResult {
+	var workloads []rollout.Workload
+	for _, o := range p.Objects {
+		if gk := o.GroupVersionKind().GroupKind(); gk == rollout.DeploymentGK || gk == rollout.StatefulSetGK {
+			workloads = append(workloads, rollout.Workload{GroupKind: gk, Namespace: p.Instance.Namespace(), Name: o.GetName()})
 		}
 	}
+	return rollout.Wait(ctx, d.Clients, workloads, d.Options.Timeout, d.progress())
+}
 
-	if d.Options.Wait && !dryRun {
-		var workloads []rollout.Workload
-		for _, o := range p.Objects {
-			if gk := o.GroupVersionKind().GroupKind(); gk == rollout.DeploymentGK || gk == rollout.StatefulSetGK {
-				workloads = append(workloads, rollout.Workload{GroupKind: gk, Namespace: ns, Name: o.GetName()})
-			}
+func objectErrors(objs []ObjectResult) error {
+	var errs []error
+	for _, o := range objs {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Name, o.Err))
 		}
-		r.Waits = rollout.Wait(ctx, d.Clients, workloads, d.Options.Timeout, d.progress())
-		for _, w := range r.Waits {
-			if w.Err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", w.Workload, w.Err))
-			}
-		}
-		r.Err = utilerrors.NewAggregate(errs)
 	}
-	return r
+	return utilerrors.NewAggregate(errs)
+}
+
+func waitErrors(waits []rollout.WaitResult) error {
+	var errs []error
+	for _, w := range waits {
+		if w.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", w.Workload, w.Err))
+		}
+	}
+	return utilerrors.NewAggregate(errs)
 }
 
 func (d *Deployer) progress() io.Writer {
@@ -298,60 +281,11 @@ func (d *Deployer) progress() io.Writer {
 	return io.Discard
 }
 
-// deployRecord is what the inventory says of a deploy that changed something.
-func (d *Deployer) deployRecord() map[string]string {
-	rec := map[string]string{DeployedAtAnnotation: d.now().UTC().Format(time.RFC3339)}
-	if d.Options.Revision != "" {
-		rec[RevisionAnnotation] = d.Options.Revision
-	}
-	return rec
-}
-
 func (d *Deployer) now() time.Time {
 	if d.Options.Now != nil {
 		return d.Options.Now()
 	}
 	return time.Now()
-}
-
-func (d *Deployer) listMembers(ctx context.Context, ns string, gks map[schema.GroupKind]bool) (map[liveKey]*unstructured.Unstructured, error) {
-	selector := ApplySetPartOfLabel + "=" + ApplySetID(ns)
-	live := map[liveKey]*unstructured.Unstructured{}
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for gk := range gks {
-		if gk == namespaceGK {
-			continue // read above; never pruned; listing it needs cluster-wide rights
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m, err := d.Clients.Mapper.RESTMapping(gk)
-			var list *unstructured.UnstructuredList
-			if err == nil {
-				ri := d.Clients.Dynamic.Resource(m.Resource)
-				if m.Scope.Name() == meta.RESTScopeNameNamespace {
-					list, err = ri.Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-				} else {
-					list, err = ri.List(ctx, metav1.ListOptions{LabelSelector: selector})
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("listing the instance's %s objects: %w", gk, err))
-				return
-			}
-			for i := range list.Items {
-				o := &list.Items[i]
-				o.SetGroupVersionKind(m.GroupVersionKind)
-				live[keyOf(o)] = o
-			}
-		}()
-	}
-	wg.Wait()
-	return live, utilerrors.NewAggregate(errs)
 }
 
 // applyAll applies what the pods need (config, secrets, claims, services)
@@ -370,12 +304,26 @@ func (d *Deployer) applyAll(ctx context.Context, p *Plan, live map[liveKey]*unst
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				results[i] = d.applyOne(ctx, o, p.mappings[o], live[keyOf(o)], nsExists)
+				results[i] = d.applyOne(ctx, o, p.mappings[o], d.inVersion(ctx, p.mappings[o], live[keyOf(o)]), nsExists)
 			}()
 		}
 		wg.Wait()
 	}
 	return results
+}
+
+// inVersion returns live in the version the overlay applies (an HPA of
+// autoscaling/v1 is listed as v2): comparing across versions would report a
+// change on every deploy.
+func (d *Deployer) inVersion(ctx context.Context, m *meta.RESTMapping, live *unstructured.Unstructured) *unstructured.Unstructured {
+	if live == nil || live.GetAPIVersion() == m.GroupVersionKind.GroupVersion().String() {
+		return live
+	}
+	fresh, err := d.Clients.Dynamic.Resource(m.Resource).Namespace(live.GetNamespace()).Get(ctx, live.GetName(), metav1.GetOptions{})
+	if err != nil {
+		return live
+	}
+	return fresh
 }
 
 // workloadKinds run pods.
@@ -389,10 +337,10 @@ func isWorkload(o *unstructured.Unstructured) bool {
 	return workloadKinds[o.GroupVersionKind().GroupKind()]
 }
 
-// applyOne server-side applies obj. The HTTP status tells created from
-// updated, and an unchanged resourceVersion tells unchanged from configured.
-// nsExists false in a dry run means the namespace is new, so the server cannot
-// dry-run what would live in it: everything is reported as created.
+// applyOne server-side applies obj, after taking over the hand-edit
+// managers' fields of live. nsExists false in a dry run means the namespace
+// is new, so the server cannot dry-run what would live in it: everything is
+// reported as created.
 func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured, m *meta.RESTMapping, live *unstructured.Unstructured, nsExists bool) ObjectResult {
 	res := ObjectResult{
 		Name:      kube.ObjectName(m.GroupVersionKind.GroupKind(), obj.GetName()),
@@ -447,48 +395,91 @@ func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured,
 		res.Action, res.Err = Failed, fmt.Errorf("decoding the server's answer: %w", err)
 		return res
 	}
-	res.Object = out
-	switch {
-	case status == http.StatusCreated:
-		res.Action = Created
-	case live == nil:
-		// It existed without being an inventory member (adopted, or deployed by
-		// kubectl apply before): the labels alone change it.
-		res.Action = Configured
-	case dryRun == DryRunServer:
-		// A dry run keeps the resourceVersion: compare content instead, with a
-		// fresh read when the listed copy differs, since controllers (a PVC
-		// being bound) may have changed it since the list.
-		res.Action = Unchanged
-		if !sameContent(live, out) {
-			if fresh, err := d.Clients.Dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
-				live = fresh
-			}
-			if !sameContent(live, out) {
-				res.Action = Configured
-			}
+	removed := &fieldpath.Set{}
+	if live != nil {
+		if removed, err = removedByTakeover(live, out, d.Options.FieldManager); err != nil {
+			res.Action, res.Err = Failed, err
+			return res
 		}
-	case out.GetResourceVersion() == live.GetResourceVersion():
-		res.Action = Unchanged
-	default:
-		res.Action = Configured
+		if dryRun == DryRunServer && !removed.Empty() {
+			// A dry run cannot take fields over: show what the real deploy removes.
+			out = out.DeepCopy()
+			removeFields(out.Object, removed)
+			out = d.defaulted(ctx, m, out)
+		}
 	}
+	res.Object = out
+	res.Action = classify(status == http.StatusCreated, live, out, d.Options.FieldManager, removed)
 	if d.Options.Diff && res.Action != Unchanged {
-		var before *unstructured.Unstructured
-		if res.Action != Created {
-			before = live
-			if before == nil {
-				before, _ = d.Clients.Dynamic.Resource(m.Resource).Namespace(obj.GetNamespace()).Get(ctx, obj.GetName(), metav1.GetOptions{})
-			}
+		before := live
+		if res.Action == Created {
+			before = nil
 		}
 		res.Diff = unifiedDiff(res.Name, obj.GetNamespace(), before, out)
 	}
 	return res
 }
 
-func (d *Deployer) prune(ctx context.Context, live map[liveKey]*unstructured.Unstructured, desired map[liveKey]bool) []ObjectResult {
+// defaulted is the server's dry-run answer to an update to obj: a
+// client-side apply's manager owned the fields the server defaulted, and a
+// real apply that removes them gets them back, so a diff must not show them
+// as removed. On any error obj is returned as it is.
+func (d *Deployer) defaulted(ctx context.Context, m *meta.RESTMapping, obj *unstructured.Unstructured) *unstructured.Unstructured {
+	body, err := json.Marshal(obj.Object)
+	if err != nil {
+		return obj
+	}
+	raw, err := d.Clients.Raw.Put().AbsPath(kube.ResourcePath(m, obj.GetNamespace(), obj.GetName())).
+		Param("dryRun", "All").Param("fieldManager", d.Options.FieldManager).Body(body).Do(ctx).Raw()
+	if err != nil {
+		return obj
+	}
+	out := &unstructured.Unstructured{}
+	if err := out.UnmarshalJSON(raw); err != nil {
+		return obj
+	}
+	return out
+}
+
+// classify tells created, configured and unchanged apart from what the
+// deploy owns: its managedFields entry and the values of the fields in it,
+// and the hand-edited fields the takeover removes. Status, and fields other
+// managers own (an HPA's replicas, a controller's annotations), may change
+// between the list and the apply without making the object "configured".
+func classify(created bool, live, out *unstructured.Unstructured, manager string, removed *fieldpath.Set) Action {
+	switch {
+	case created:
+		return Created
+	case live == nil, !removed.Empty():
+		return Configured
+	}
+	liveSet, err1 := ownedFields(live, manager)
+	outSet, err2 := ownedFields(out, manager)
+	if err1 != nil || err2 != nil || !liveSet.Equals(outSet) {
+		return Configured
+	}
+	// The server stamps our entry only when our apply changed the object: it
+	// tells a value someone changed since the read, and the apply set back.
+	if !ownedTime(live, manager).Equal(ownedTime(out, manager)) {
+		return Configured
+	}
+	if isSecret(out) {
+		// stringData is write-only: its values live on in data.
+		outSet = stringDataAsData(outSet)
+	}
+	if !equality.Semantic.DeepEqual(project(live.Object, outSet), project(out.Object, outSet)) {
+		return Configured
+	}
+	return Unchanged
+}
+
+// prune deletes the members that left the overlay, never a protected kind,
+// each only if it is still the object that was listed. It returns the kinds
+// that keep members: those of kept objects, and those whose prune did not
+// fully succeed, so that the next --prune tries again.
+func (d *Deployer) prune(ctx context.Context, members map[liveKey]*unstructured.Unstructured, desired map[liveKey]bool) ([]ObjectResult, map[schema.GroupKind]bool) {
 	var keys []liveKey
-	for k := range live {
+	for k := range members {
 		if !desired[k] {
 			keys = append(keys, k)
 		}
@@ -497,11 +488,13 @@ func (d *Deployer) prune(ctx context.Context, live map[liveKey]*unstructured.Uns
 		return keys[i].gk.String()+"/"+keys[i].name < keys[j].gk.String()+"/"+keys[j].name
 	})
 	var out []ObjectResult
+	keep := map[schema.GroupKind]bool{}
 	for _, k := range keys {
-		o := live[k]
+		o := members[k]
 		res := ObjectResult{Name: kube.ObjectName(k.gk, k.name), Namespace: k.namespace, GroupKind: k.gk, Object: o}
 		if protectedKinds[k.gk] {
 			res.Action = Kept
+			keep[k.gk] = true
 			out = append(out, res)
 			continue
 		}
@@ -528,77 +521,34 @@ func (d *Deployer) prune(ctx context.Context, live map[liveKey]*unstructured.Uns
 		}
 		if err != nil {
 			res.Action, res.Err = Failed, fmt.Errorf("pruning: %w", err)
+			keep[k.gk] = true
 		}
 		out = append(out, res)
 	}
-	return out
+	return out, keep
 }
 
-func waitNamespaceActive(ctx context.Context, c *kube.Clients, ns string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+// waitNamespaceActive waits for a new Namespace, within timeout (--timeout).
+func waitNamespaceActive(ctx context.Context, c *kube.Clients, ns string, timeout time.Duration) error {
+	var phase corev1.NamespacePhase
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		n, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("waiting for namespace %s: %w", ns, err)
+			return false, fmt.Errorf("waiting for namespace %s: %w", ns, err)
 		}
-		switch {
-		case n.DeletionTimestamp != nil:
-			return fmt.Errorf("namespace %s is being deleted (a teardown is running or stuck): wait for it to go, then deploy again", ns)
-		case n.Status.Phase == "Active":
-			return nil
-		case time.Now().After(deadline):
-			return fmt.Errorf("namespace %s is not Active after 30s (phase %q)", ns, n.Status.Phase)
+		if n.DeletionTimestamp != nil {
+			return false, fmt.Errorf("namespace %s is being deleted (a teardown is running or stuck): wait for it to go, then deploy again", ns)
 		}
-		time.Sleep(100 * time.Millisecond)
+		phase = n.Status.Phase
+		return phase == corev1.NamespaceActive, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return fmt.Errorf("interrupted while waiting for namespace %s to be Active: %w", ns, ctx.Err())
+	case wait.Interrupted(err):
+		return fmt.Errorf("namespace %s is not Active after %s (phase %q): raise --timeout, or look at `kubectl describe namespace %s`", ns, timeout, phase, ns)
 	}
-}
-
-// keptAnnotations are the inventory's deploy records, carried over unchanged.
-func keptAnnotations(inv *unstructured.Unstructured) map[string]string {
-	out := map[string]string{}
-	if inv == nil {
-		return out
-	}
-	for _, k := range []string{DeployedAtAnnotation, RevisionAnnotation} {
-		if v, ok := inv.GetAnnotations()[k]; ok {
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// inventoryCovers reports whether live already records every kind of want.
-func inventoryCovers(live, want *unstructured.Unstructured) bool {
-	if live == nil || live.GetAnnotations()[ApplySetToolingAnnot] != want.GetAnnotations()[ApplySetToolingAnnot] ||
-		live.GetLabels()[ApplySetIDLabel] != want.GetLabels()[ApplySetIDLabel] {
-		return false
-	}
-	have := map[schema.GroupKind]bool{}
-	for _, gk := range parseGroupKinds(live.GetAnnotations()[ApplySetGroupKindsAnn]) {
-		have[gk] = true
-	}
-	for _, gk := range parseGroupKinds(want.GetAnnotations()[ApplySetGroupKindsAnn]) {
-		if !have[gk] {
-			return false
-		}
-	}
-	return true
-}
-
-// inventoryEqual reports whether live already carries want's labels and annotations.
-func inventoryEqual(live, want *unstructured.Unstructured) bool {
-	if live == nil {
-		return false
-	}
-	for k, v := range want.GetLabels() {
-		if live.GetLabels()[k] != v {
-			return false
-		}
-	}
-	for k, v := range want.GetAnnotations() {
-		if live.GetAnnotations()[k] != v {
-			return false
-		}
-	}
-	return true
+	return err
 }

@@ -1,12 +1,10 @@
 package deploy
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubectlapply "k8s.io/kubectl/pkg/cmd/apply"
@@ -57,79 +55,6 @@ func TestInventoryCoversAndEqual(t *testing.T) {
 	}
 	if inventoryEqual(nil, live) {
 		t.Error("a missing inventory is never equal")
-	}
-}
-
-func managed(manager string, op metav1.ManagedFieldsOperationType, fields string) metav1.ManagedFieldsEntry {
-	return metav1.ManagedFieldsEntry{Manager: manager, Operation: op, APIVersion: "apps/v1", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(fields)}}
-}
-
-func TestTakeOverPatch(t *testing.T) {
-	live := &unstructured.Unstructured{}
-	live.SetResourceVersion("42")
-	live.SetManagedFields([]metav1.ManagedFieldsEntry{
-		managed("kubectl-qxsms", metav1.ManagedFieldsOperationApply, `{"f:spec":{"f:replicas":{}}}`),
-		managed("kubectl-set", metav1.ManagedFieldsOperationUpdate, `{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"qxsms\"}":{"f:env":{}}}}}}}`),
-		managed("kubectl-rollout", metav1.ManagedFieldsOperationUpdate, `{"f:spec":{"f:template":{"f:metadata":{"f:annotations":{"f:kubectl.kubernetes.io/restartedAt":{}}}}}}`),
-		managed("kube-controller-manager", metav1.ManagedFieldsOperationUpdate, `{"f:status":{}}`),
-	})
-	patch, err := takeOverPatch(live, "kubectl-qxsms")
-	if err != nil || patch == nil {
-		t.Fatalf("takeOverPatch = %s, %v", patch, err)
-	}
-	var ops []struct {
-		Op    string
-		Path  string
-		Value json.RawMessage
-	}
-	if err := json.Unmarshal(patch, &ops); err != nil {
-		t.Fatal(err)
-	}
-	if ops[0].Op != "test" || ops[0].Path != "/metadata/resourceVersion" || string(ops[0].Value) != `"42"` {
-		t.Errorf("the patch must be guarded by the resourceVersion: %+v", ops[0])
-	}
-	var entries []metav1.ManagedFieldsEntry
-	if err := json.Unmarshal(ops[1].Value, &entries); err != nil {
-		t.Fatal(err)
-	}
-	var managers []string
-	for _, e := range entries {
-		managers = append(managers, e.Manager)
-		if e.Manager == "kubectl-qxsms" && (!strings.Contains(string(e.FieldsV1.Raw), "f:env") || !strings.Contains(string(e.FieldsV1.Raw), "f:replicas")) {
-			t.Errorf("our entry must hold both our fields and the taken ones: %s", e.FieldsV1.Raw)
-		}
-	}
-	if strings.Join(managers, ",") != "kubectl-qxsms,kubectl-rollout,kube-controller-manager" {
-		t.Errorf("managers after takeover: %v (kubectl-set goes, kubectl-rollout and controllers stay)", managers)
-	}
-
-	live.SetManagedFields(live.GetManagedFields()[2:])
-	if patch, err := takeOverPatch(live, "kubectl-qxsms"); err != nil || patch != nil {
-		t.Errorf("nothing to take over must be no patch: %s %v", patch, err)
-	}
-}
-
-func TestDiffMasksSecretsAndIgnoresStatus(t *testing.T) {
-	secret := func(v string) *unstructured.Unstructured {
-		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
-			"metadata": map[string]any{"name": "s", "resourceVersion": "1"}, "data": map[string]any{"PASSWORD": v}}}
-		return u
-	}
-	d := unifiedDiff("secret/s", "qxsms-pprd", secret("b2xkLXZhbHVl"), secret("bmV3LXNlY3JldC12YWx1ZQ=="))
-	if strings.Contains(d, "b2xk") || strings.Contains(d, "bmV3") {
-		t.Fatalf("diff shows Secret data:\n%s", d)
-	}
-	if !strings.Contains(d, "-  PASSWORD: '*** (9 bytes)'") || !strings.Contains(d, "+  PASSWORD: '*** (16 bytes)'") || !strings.Contains(d, "--- live/qxsms-pprd/secret/s") {
-		t.Errorf("diff should show the masked change:\n%s", d)
-	}
-	a, b := secret("eA=="), secret("eA==")
-	b.SetResourceVersion("2")
-	b.Object["status"] = map[string]any{"x": int64(1)}
-	if !sameContent(a, b) {
-		t.Error("resourceVersion and status are not content")
-	}
-	if unifiedDiff("secret/s", "", nil, secret("eA==")) == "" {
-		t.Error("a created object is a diff")
 	}
 }
 

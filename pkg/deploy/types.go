@@ -84,7 +84,9 @@ type InstanceResult struct {
 	Objects  []ObjectResult
 	Waits    []rollout.WaitResult
 	Duration time.Duration
-	Err      error
+	// PruneSkipped says why --prune deleted nothing (the rollout failed).
+	PruneSkipped string
+	Err          error
 }
 
 // Count returns how many objects ended with action a.

@@ -64,9 +64,16 @@ func (r *Repo) LoadConfig() (*Config, error) {
 type ContextMismatchError struct {
 	Env, Context, Config string
 	Allowed              []string
+	// Server is set when the context is allowed but the connection goes to
+	// another server (--server, --cluster).
+	Server, ContextServer string
 }
 
 func (e *ContextMismatchError) Error() string {
+	if e.Server != "" {
+		return fmt.Sprintf("environment %q may not be deployed through server %s: context %q is allowed, but its cluster's server is %s and the flags (--server, --cluster) point elsewhere; drop those flags, list %s under environments.%s.servers in %s, or pass --allow-context-mismatch if this is deliberate",
+			e.Env, e.Server, e.Context, e.ContextServer, e.Server, e.Env, e.Config)
+	}
 	allowed := "no context"
 	if len(e.Allowed) > 0 {
 		allowed = strings.Join(e.Allowed, ", ")
@@ -98,10 +105,48 @@ func (c *Config) CheckContext(env, kubeContext string) error {
 	return &ContextMismatchError{Env: env, Context: kubeContext, Config: c.Path, Allowed: ec.Contexts}
 }
 
+// CheckServer verifies that the connection for an allowed context goes to
+// the context's own server, or to one the environment lists under servers.
+func (c *Config) CheckServer(env, kubeContext, server, contextServer string) error {
+	norm := func(s string) string { return strings.TrimSuffix(strings.TrimSpace(s), "/") }
+	if c.Path == "" || server == "" || norm(server) == norm(contextServer) {
+		return nil
+	}
+	for _, s := range c.Environments[env].Servers {
+		if norm(s) == norm(server) {
+			return nil
+		}
+	}
+	return &ContextMismatchError{Env: env, Context: kubeContext, Config: c.Path, Allowed: c.Environments[env].Contexts, Server: server, ContextServer: contextServer}
+}
+
 // Protected reports whether env needs the strongest confirmation.
 func (c *Config) Protected(env string) bool {
 	if ec, ok := c.Environments[env]; ok {
 		return ec.Protected
 	}
 	return env == "production"
+}
+
+// ProtectedContext returns the protected environment whose contexts include
+// kubeContext, if any: protection follows the cluster a command talks to,
+// whatever environment was typed. Environments are tried in name order.
+func (c *Config) ProtectedContext(kubeContext string) (string, bool) {
+	names := make([]string, 0, len(c.Environments))
+	for name := range c.Environments {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		ec := c.Environments[name]
+		if !ec.Protected {
+			continue
+		}
+		for _, pattern := range ec.Contexts {
+			if prefix, wildcard := strings.CutSuffix(pattern, "*"); wildcard && strings.HasPrefix(kubeContext, prefix) || pattern == kubeContext {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }

@@ -70,7 +70,11 @@ func Wait(ctx context.Context, c *kube.Clients, workloads []Workload, timeout ti
 			defer wg.Done()
 			start := time.Now()
 			err := waitOne(ctx, c, w, say)
-			if err != nil && ctx.Err() != nil {
+			switch {
+			case err == nil:
+			case errors.Is(ctx.Err(), context.Canceled):
+				err = fmt.Errorf("interrupted: %w", err)
+			case ctx.Err() != nil:
 				err = fmt.Errorf("timed out after %s: %w", timeout, err)
 			}
 			if err != nil {

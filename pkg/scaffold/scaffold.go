@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 )
 
 // Request names the source and the new instance.
@@ -28,6 +29,13 @@ type Request struct {
 	Name   string
 	// Host is the new ingress host; empty derives it from the source's.
 	Host string
+	// Placeholder is the target environment's placeholder glob (k8s/qxsms.yaml;
+	// empty for the default). Every secret value of the source is replaced by
+	// one of this form: none is ever carried over.
+	Placeholder string
+	// GenerateSecrets writes strong random values for the keys of env files
+	// into git-ignored *.generated.env files beside them.
+	GenerateSecrets bool
 }
 
 // Result says what was written.
@@ -38,6 +46,12 @@ type Result struct {
 	OldHost, NewHost string
 	// Warnings point at values to review, such as DEBUG in production.
 	Warnings []string
+	// Secrets are the keys that need real values, sorted by file.
+	Secrets []SecretKey
+	// Generated are the files holding random values (absolute paths), and
+	// Gitignore the .gitignore that covers them.
+	Generated []string
+	Gitignore string
 }
 
 // Create writes k8s/overlays/ENV/NAME from the source overlay. It builds the
@@ -97,28 +111,56 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	scrub, err := newSecretScrubber(req.Source.Dir, req.Placeholder, req.Name, req.GenerateSecrets, filepath.Base(overlays.KustomizationFile(req.Source.Dir)))
+	if err != nil {
+		return nil, err
+	}
 	var files []string
+	written := map[string][]byte{}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		// Generated values of the source are its own real secrets.
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), GeneratedSuffix) {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(req.Source.Dir, e.Name()))
+		src := filepath.Join(req.Source.Dir, e.Name())
+		b, err := os.ReadFile(src)
 		if err != nil {
 			return nil, err
 		}
-		switch filepath.Ext(e.Name()) {
-		case ".yml", ".yaml":
-			if b, err = rw.yamlFile(b); err != nil {
-				return nil, fmt.Errorf("%s: %w", filepath.Join(req.Source.Dir, e.Name()), err)
+		if out, isSecret, err := scrub.file(e.Name(), b); err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
+		} else if isSecret {
+			b = []byte(rw.text(string(out)))
+		} else {
+			switch filepath.Ext(e.Name()) {
+			case ".yml", ".yaml":
+				if b, err = rw.yamlFile(b, func(n *yaml.RNode) error { return scrub.yamlNode(e.Name(), n) }); err != nil {
+					return nil, fmt.Errorf("%s: %w", src, err)
+				}
+			default:
+				b = []byte(rw.text(string(b)))
 			}
-		default:
-			b = []byte(rw.text(string(b)))
 		}
-		if err := os.WriteFile(filepath.Join(tmp, e.Name()), b, 0o644); err != nil {
-			return nil, err
-		}
+		written[e.Name()] = b
 		files = append(files, filepath.Join(dest, e.Name()))
 	}
+	// The last word on "no value carried over": whatever path a value took.
+	for name, b := range written {
+		if scrub.leak(b) {
+			return nil, fmt.Errorf("%s would carry a secret value of %s (in a comment or a non-secret field?): remove it from the source, nothing was written", name, req.Source)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var generated []string
+	for name, buf := range scrub.generated {
+		if err := os.WriteFile(filepath.Join(tmp, name), buf.Bytes(), 0o600); err != nil {
+			return nil, err
+		}
+		generated = append(generated, filepath.Join(dest, name))
+	}
+	sort.Strings(generated)
 	inst := overlays.Instance{Env: req.Env, Name: req.Name, Dir: dest}
 	objs, err := overlays.Build(filesys.MakeFsOnDisk(), tmp)
 	if err != nil {
@@ -126,6 +168,15 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 	}
 	if err := overlays.Check(inst, objs, overlays.StaticScope); err != nil {
 		return nil, fmt.Errorf("the new overlay is not self-contained, nothing was written: %w", err)
+	}
+	if left := secrets.Real(req.Placeholder, objs); len(left) > 0 {
+		return nil, fmt.Errorf("the new overlay's Secret %s key %s does not hold a placeholder: its value comes from outside the source overlay (the base?), so new cannot replace it; nothing was written", left[0].Secret, left[0].Key)
+	}
+	gitignore := ""
+	if len(generated) > 0 {
+		if gitignore, err = ensureIgnored(repo.Dir); err != nil {
+			return nil, fmt.Errorf("making git ignore the generated secrets, nothing was written: %w", err)
+		}
 	}
 	var warnings []string
 	for _, o := range objs {
@@ -139,7 +190,8 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 		return nil, err
 	}
 	sort.Strings(files)
-	return &Result{Instance: inst, Files: files, OldHost: oldHost, NewHost: newHost, Warnings: warnings}, nil
+	return &Result{Instance: inst, Files: files, OldHost: oldHost, NewHost: newHost, Warnings: warnings,
+		Secrets: scrub.sortedKeys(), Generated: generated, Gitignore: gitignore}, nil
 }
 
 // rewriter maps instance-specific strings of the source to the new instance.
@@ -184,7 +236,8 @@ func replaceToken(s, old, new string) string {
 
 // yamlFile rewrites the scalar values (never the keys) of every document,
 // keeping comments, key order and indentation.
-func (rw rewriter) yamlFile(b []byte) ([]byte, error) {
+// Each document then goes through after.
+func (rw rewriter) yamlFile(b []byte, after func(*yaml.RNode) error) ([]byte, error) {
 	rwr := &kio.ByteReadWriter{Reader: bytes.NewReader(b), PreserveSeqIndent: true}
 	nodes, err := rwr.Read()
 	if err != nil {
@@ -192,6 +245,9 @@ func (rw rewriter) yamlFile(b []byte) ([]byte, error) {
 	}
 	for _, n := range nodes {
 		rw.walk(n.YNode())
+		if err := after(n); err != nil {
+			return nil, err
+		}
 	}
 	var out bytes.Buffer
 	rwr.Writer = &out

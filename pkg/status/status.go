@@ -17,6 +17,7 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 )
 
 // Row is one instance, from the overlays, the cluster, or both.
@@ -39,6 +40,9 @@ type Row struct {
 	Error string `json:"error,omitempty"`
 	// Orphan says what is missing: "no overlay" or "not deployed".
 	Orphan string `json:"orphan,omitempty"`
+	// Placeholders are the live Secret keys ("secret/KEY") whose values match
+	// the environment's placeholder glob; never the values.
+	Placeholders []string `json:"placeholders,omitempty"`
 }
 
 // Options tune Collect.
@@ -59,6 +63,9 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 	if len(envs) == 0 {
 		envs = all
 	}
+	// Only for the placeholder globs: a broken config leaves the defaults,
+	// deploy reports it.
+	cfg, _ := repo.LoadConfig()
 	overlayEnv := map[string]string{} // instance -> env, over every environment
 	var rows []*Row
 	for _, env := range all {
@@ -112,7 +119,7 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := live(ctx, c, r); err != nil {
+			if err := live(ctx, c, r, secrets.PolicyFor(cfg, r.Env).Glob); err != nil {
 				r.Error = err.Error()
 				return
 			}
@@ -135,7 +142,7 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 	return out, nil
 }
 
-func live(ctx context.Context, c *kube.Clients, r *Row) error {
+func live(ctx context.Context, c *kube.Clients, r *Row, glob string) error {
 	images := map[string]bool{}
 	deps, err := c.Typed.AppsV1().Deployments(r.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -177,6 +184,9 @@ func live(ctx context.Context, c *kube.Clients, r *Row) error {
 			r.PVCsBound++
 		}
 	}
+	if err := placeholders(ctx, c, r, glob); err != nil {
+		return err
+	}
 	inv, err := c.Typed.CoreV1().ConfigMaps(r.Namespace).Get(ctx, deploy.InventoryName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -217,4 +227,26 @@ func countDrift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Ro
 	d := &deploy.Deployer{Clients: c, Options: deploy.Options{FieldManager: o.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4}}
 	res := d.Run(ctx, plans, nil)[0]
 	return res.Count(deploy.Created) + res.Count(deploy.Configured), res.Err
+}
+
+// placeholders lists the live Secret keys holding placeholders. The values are
+// compared and dropped, never kept, printed or logged. A user who may not
+// list Secrets gets no flag rather than no status.
+func placeholders(ctx context.Context, c *kube.Clients, r *Row, glob string) error {
+	list, err := c.Typed.CoreV1().Secrets(r.Namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range list.Items {
+		for k, v := range s.Data {
+			if secrets.Match(glob, string(v)) {
+				r.Placeholders = append(r.Placeholders, s.Name+"/"+k)
+			}
+		}
+	}
+	sort.Strings(r.Placeholders)
+	return nil
 }

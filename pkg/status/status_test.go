@@ -2,8 +2,10 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,5 +92,46 @@ func TestCollectOrphansAndLiveState(t *testing.T) {
 	}
 	if found["qa"] != "no overlay" || found["prod"] != "" || len(all) != 5 {
 		t.Errorf("all environments: %v", found)
+	}
+}
+
+func TestCollectFlagsPlaceholderSecrets(t *testing.T) {
+	repo := repoWith(t, "staging/pprd", "staging/demo", "production/prod")
+	if err := os.WriteFile(filepath.Join(repo.Dir, overlays.ConfigFile), []byte("environments:\n  staging: {contexts: [x]}\n  production: {contexts: [x], placeholder: \"TODO-*\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := func(ns, name string, data map[string]string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{}}
+		for k, v := range data {
+			s.Data[k] = []byte(v)
+		}
+		return s
+	}
+	client := fake.NewClientset(
+		namespace("qxsms-pprd", "staging"), namespace("qxsms-demo", "staging"), namespace("qxsms-prod", "production"),
+		secret("qxsms-pprd", "qxsms-secrets-abc", map[string]string{"POSTGRES_PASSWORD": "changeme-pprd-postgres", "DJANGO_SECRET_KEY": "Zq8vT3kLmP0xW"}),
+		secret("qxsms-demo", "qxsms-secrets-def", map[string]string{"POSTGRES_PASSWORD": "Rk2pX9vLq7"}),
+		// production's glob is TODO-*: changeme-* is a real value there.
+		secret("qxsms-prod", "qxsms-secrets-ghi", map[string]string{"A": "TODO-prod-a", "B": "changeme-prod-b"}),
+	)
+	rows, err := Collect(context.Background(), &kube.Clients{Typed: client}, repo, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, r := range rows {
+		got[r.Instance] = r.Placeholders
+	}
+	want := map[string][]string{"pprd": {"qxsms-secrets-abc/POSTGRES_PASSWORD"}, "demo": nil, "prod": {"qxsms-secrets-ghi/A"}}
+	for inst, w := range want {
+		if strings.Join(got[inst], ",") != strings.Join(w, ",") {
+			t.Errorf("%s: placeholders %v, want %v", inst, got[inst], w)
+		}
+	}
+	b, _ := json.Marshal(rows)
+	for _, v := range []string{"changeme-pprd-postgres", "Zq8vT3kLmP0xW", "TODO-prod-a"} {
+		if strings.Contains(string(b), v) {
+			t.Errorf("a value is in the rows: %s", b)
+		}
 	}
 }

@@ -125,16 +125,56 @@ func MakePlan(ctx context.Context, c *kube.Clients, inst overlays.Instance, desi
 	return p, nil
 }
 
-// UnsafeVolumes are the bound PVs whose data the teardown would destroy: any
-// reclaim policy but Retain.
-func (p *Plan) UnsafeVolumes() []volumes.Volume {
+// UnsafeVolumes are the live claims whose data the teardown would destroy:
+// bound to a PV with any reclaim policy but Retain, or bound to a PV that
+// cannot be read. PVs of earlier generations (claim gone) are not at stake.
+func (p *Plan) UnsafeVolumes() []volumes.Volume { return Unsafe(p.Volumes) }
+
+// Unsafe picks the unsafe volumes of vols; see Plan.UnsafeVolumes.
+func Unsafe(vols []volumes.Volume) []volumes.Volume {
 	var out []volumes.Volume
-	for _, v := range p.Volumes {
-		if v.PV != nil && v.Status != "Deleted" && v.PV.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+	for _, v := range vols {
+		if !v.Current() {
+			continue
+		}
+		if v.PV == nil {
+			if v.Status == string(corev1.ClaimBound) {
+				out = append(out, v) // bound, but its PV is not readable: cannot be proven safe
+			}
+			continue
+		}
+		if v.PV.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// UnsafeError names the volumes that would lose their data, and the fix.
+type UnsafeError struct {
+	Instance overlays.Instance
+	Volumes  []volumes.Volume
+	// Stage says what was already done, for a re-check during Execute.
+	Stage string
+	// Flag is the command's flag that accepts the loss.
+	Flag string
+}
+
+func (e *UnsafeError) Error() string {
+	var fixes []string
+	for _, v := range e.Volumes {
+		if v.PV == nil {
+			fixes = append(fixes, fmt.Sprintf("  PVC %s is Bound but its PV cannot be read: check it with kubectl get pvc -n %s %s -o yaml", v.PVC, v.Namespace, v.PVC))
+			continue
+		}
+		fixes = append(fixes, fmt.Sprintf("  kubectl patch pv %s -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Retain\"}}'   # PVC %s", v.PVName(), v.PVC))
+	}
+	stage := "nothing was deleted"
+	if e.Stage != "" {
+		stage = e.Stage
+	}
+	return fmt.Sprintf("refusing to tear down %s: %d bound PV(s) would lose their data (reclaim policy not Retain); %s. Make them Retain:\n%s\nor pass --%s to accept the loss",
+		e.Instance, len(e.Volumes), stage, strings.Join(fixes, "\n"), e.Flag)
 }
 
 // Options tune the deletion.
@@ -143,6 +183,10 @@ type Options struct {
 	Progress io.Writer
 	// PollInterval is how often the namespace is checked while it goes.
 	PollInterval time.Duration
+	// AcceptDataLoss skips the Retain re-check before the PVCs and the
+	// namespace are deleted; AcceptDataLossFlag names the flag in errors.
+	AcceptDataLoss     bool
+	AcceptDataLossFlag string
 }
 
 // Execute deletes the plan's workloads and waits for their pods, then the
@@ -175,11 +219,20 @@ func Execute(ctx context.Context, c *kube.Clients, p *Plan, o Options) error {
 	}); err != nil {
 		return err
 	}
+	// The plan's Retain check may be minutes old (the prompt waited, pods
+	// took their time) and PVCs may have been created since: check again
+	// right before the PVCs go, and again right before the namespace does.
+	if err := recheck(ctx, c, p, o, "the workloads were deleted; the PVCs and the namespace were kept"); err != nil {
+		return err
+	}
 	if err := deleteObjects(ctx, c, ns, p.Objects, false, say); err != nil {
 		return err
 	}
 	if !p.NamespaceExists {
 		return nil
+	}
+	if err := recheck(ctx, c, p, o, "the instance's objects were deleted; the namespace and the PVCs in it were kept"); err != nil {
+		return err
 	}
 	say("namespace/%s deleted", ns)
 	policy := metav1.DeletePropagationBackground
@@ -197,6 +250,22 @@ func Execute(ctx context.Context, c *kube.Clients, p *Plan, o Options) error {
 		}
 		return false, namespaceBlockers(ctx, c, n), nil
 	})
+}
+
+// recheck reads the instance's volumes again and refuses to go on while a
+// live claim's PV is not Retain.
+func recheck(ctx context.Context, c *kube.Clients, p *Plan, o Options, stage string) error {
+	if o.AcceptDataLoss {
+		return nil
+	}
+	vols, err := volumes.ForInstance(ctx, c.Typed, p.Instance.Name, nil)
+	if err != nil {
+		return fmt.Errorf("re-checking the volumes before deleting the PVCs (%s): %w", stage, err)
+	}
+	if unsafe := Unsafe(vols); len(unsafe) > 0 {
+		return &UnsafeError{Instance: p.Instance, Volumes: unsafe, Stage: stage, Flag: o.AcceptDataLossFlag}
+	}
+	return nil
 }
 
 func deleteObjects(ctx context.Context, c *kube.Clients, ns string, objs []Object, workloads bool, say func(string, ...any)) error {

@@ -27,9 +27,9 @@ func BenchmarkReleased(b *testing.B) {
 	f := ReleasedFilter{Instances: []string{"i08"}, Now: time.Now()}
 	b.ReportAllocs()
 	for b.Loop() {
-		pvs, err := Released(context.Background(), client, f)
-		if err != nil || len(pvs) != 100 {
-			b.Fatalf("%d PVs, %v", len(pvs), err)
+		l, err := Released(context.Background(), client, f)
+		if err != nil || len(l.PVs) != 100 {
+			b.Fatalf("%d PVs, %v", len(l.PVs), err)
 		}
 	}
 }

@@ -25,7 +25,9 @@ type DeleteResult struct {
 }
 
 // DeleteReleased deletes each PV only if it is still exactly what was listed:
-// same UID and resourceVersion. Deleting a PV leaves its NFS data in place.
+// same UID and resourceVersion. The caller decides which PVs may go: for
+// policy Retain the NFS data stays; for Delete the provisioner may remove
+// or archive it.
 func DeleteReleased(ctx context.Context, client kubernetes.Interface, pvs []corev1.PersistentVolume, dryRun bool) []DeleteResult {
 	out := make([]DeleteResult, len(pvs))
 	for i, pv := range pvs {
@@ -47,17 +49,71 @@ func DeleteReleased(ctx context.Context, client kubernetes.Interface, pvs []core
 	return out
 }
 
+// RebindCheck is what a rebind is checked against.
+type RebindCheck struct {
+	// Existing is the live PVC of the target name, if any.
+	Existing *corev1.PersistentVolumeClaim
+	// Desired is the overlay's PVC of that name, if the overlay was found.
+	Desired *corev1.PersistentVolumeClaim
+}
+
+// CheckRebind refuses a rebind that would leave the application on an empty
+// volume, or hand over data the provisioner may delete: the PV controller
+// binds a pre-bound PV only to a claim that fits it, and otherwise
+// provisions a new, empty volume for the claim without a word.
+func CheckRebind(pv *corev1.PersistentVolume, namespace, claim string, c RebindCheck) error {
+	if pv.Status.Phase != corev1.VolumeReleased && pv.Status.Phase != corev1.VolumeFailed {
+		return fmt.Errorf("PV %s is %s, not Released: only a Released PV can be rebound", pv.Name, pv.Status.Phase)
+	}
+	if p := pv.Spec.PersistentVolumeReclaimPolicy; p != corev1.PersistentVolumeReclaimRetain {
+		return fmt.Errorf("PV %s has reclaim policy %s: once bound and released again its provisioner may delete or archive the data; make it Retain first: kubectl patch pv %s -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Retain\"}}'", pv.Name, p, pv.Name)
+	}
+	if e := c.Existing; e != nil {
+		switch {
+		case e.Spec.VolumeName != "" && e.Spec.VolumeName != pv.Name:
+			return fmt.Errorf("PVC %s/%s already exists and is bound to PV %s: it will never take %s; delete that PVC first (its own PV's data stays only if that PV is Retain)", namespace, claim, e.Spec.VolumeName, pv.Name)
+		case e.Spec.VolumeName == "":
+			if err := fits(pv, e, "the existing PVC "+namespace+"/"+claim); err != nil {
+				return err
+			}
+		}
+	}
+	if d := c.Desired; d != nil {
+		if err := fits(pv, d, "the overlay's PVC "+claim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fits applies the PV controller's matching rules that an overlay can break:
+// class, size and access modes.
+func fits(pv *corev1.PersistentVolume, pvc *corev1.PersistentVolumeClaim, what string) error {
+	if cls := pvc.Spec.StorageClassName; cls != nil && *cls != pv.Spec.StorageClassName {
+		return fmt.Errorf("%s asks for StorageClass %q, PV %s is of %q: it would get a new, empty volume instead", what, *cls, pv.Name, pv.Spec.StorageClassName)
+	}
+	want := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	have := pv.Spec.Capacity[corev1.ResourceStorage]
+	if want.Cmp(have) > 0 {
+		return fmt.Errorf("%s requests %s, PV %s offers %s: it would get a new, empty volume instead; lower the request to %s or less", what, want.String(), pv.Name, have.String(), have.String())
+	}
+	offered := map[corev1.PersistentVolumeAccessMode]bool{}
+	for _, m := range pv.Spec.AccessModes {
+		offered[m] = true
+	}
+	for _, m := range pvc.Spec.AccessModes {
+		if !offered[m] {
+			return fmt.Errorf("%s asks for access modes %v, PV %s offers %v: it would get a new, empty volume instead", what, pvc.Spec.AccessModes, pv.Name, pv.Spec.AccessModes)
+		}
+	}
+	return nil
+}
+
 // Rebind makes a Released PV bindable by namespace/claim only: the claimRef
 // keeps naming the claim but loses the old claim's uid and resourceVersion,
-// so the PV turns Available and binds to a new PVC of that name.
-func Rebind(ctx context.Context, client kubernetes.Interface, pvName, namespace, claim string) (*corev1.PersistentVolume, error) {
-	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	if pv.Status.Phase != corev1.VolumeReleased {
-		return nil, fmt.Errorf("PV %s is %s, not Released: only a Released PV can be rebound", pvName, pv.Status.Phase)
-	}
+// so the PV turns Available and binds to a new PVC of that name. pv is the
+// PV as read and checked; the patch fails if it changed since.
+func Rebind(ctx context.Context, client kubernetes.Interface, pv *corev1.PersistentVolume, namespace, claim string) (*corev1.PersistentVolume, error) {
 	patch, _ := json.Marshal(map[string]any{
 		// The resourceVersion makes the patch fail if the PV changed since it was read.
 		"metadata": map[string]any{"resourceVersion": pv.ResourceVersion},
@@ -66,7 +122,7 @@ func Rebind(ctx context.Context, client kubernetes.Interface, pvName, namespace,
 			"namespace": namespace, "name": claim, "uid": nil, "resourceVersion": nil,
 		}},
 	})
-	return client.CoreV1().PersistentVolumes().Patch(ctx, pvName, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-qxsms"})
+	return client.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-qxsms"})
 }
 
 // ClaimFor is the PVC that binds to a rebound PV: same class, size and access
@@ -85,8 +141,10 @@ func ClaimFor(pv *corev1.PersistentVolume, namespace, claim string) *corev1.Pers
 	}
 }
 
-// CleanForExport strips what the server owns and the claimRef, so the manifest
-// re-attaches the same NFS directory as a new, Available PV.
+// CleanForExport strips what the server owns, and keeps of the claimRef only
+// the claim's namespace and name: applied again, the PV is reserved for that
+// claim (as --rebind does) instead of going to the next fitting PVC of its
+// class in any namespace.
 func CleanForExport(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
 	out := &corev1.PersistentVolume{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolume"},
@@ -104,7 +162,9 @@ func CleanForExport(pv *corev1.PersistentVolume) *corev1.PersistentVolume {
 			out.Annotations[k] = v
 		}
 	}
-	out.Spec.ClaimRef = nil
+	if ref := pv.Spec.ClaimRef; ref != nil {
+		out.Spec.ClaimRef = &corev1.ObjectReference{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: ref.Namespace, Name: ref.Name}
+	}
 	return out
 }
 

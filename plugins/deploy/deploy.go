@@ -25,6 +25,7 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
@@ -42,6 +43,7 @@ var (
 		each instance's Namespace goes first. Each instance keeps an ApplySet
 		inventory (ConfigMap qxsms-inventory), which --prune uses to delete objects
 		that left the overlay. Prune never deletes a Namespace, PVC or PV.
+		Instances first made by kubectl apply -k are adopted by the first deploy.
 
 		k8s/qxsms.yaml maps each environment to the kube contexts it may target.
 
@@ -77,11 +79,11 @@ type Options struct {
 	DryRun     deploy.DryRun
 	PrintFlags *genericclioptions.PrintFlags
 
-	repo           *overlays.Repo
-	instances      []overlays.Instance
-	currentContext func() (string, error)
-	clients        func() (*kube.Clients, error)
-	fsys           filesys.FileSystem
+	repo      *overlays.Repo
+	instances []overlays.Instance
+	target    func() (cli.Target, error)
+	clients   func() (*kube.Clients, error)
+	fsys      filesys.FileSystem
 
 	genericiooptions.IOStreams
 }
@@ -114,7 +116,7 @@ func NewCmdDeploy(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	}
 	cli.AddRootFlag(cmd, &o.Root)
 	cli.AddAllowMismatchFlag(cmd, &o.AllowMismatch)
-	cmd.Flags().BoolVar(&o.Prune, "prune", false, "Delete objects of the instance that left its overlay (never a Namespace, PVC or PV).")
+	cmd.Flags().BoolVar(&o.Prune, "prune", false, "Delete objects of the instance that left its overlay (never a Namespace, PVC or PV). With --wait, only once every rollout of the instance succeeded.")
 	cmd.Flags().BoolVar(&o.Diff, "diff", false, "Print a unified diff of live vs desired (Secret values masked) and apply nothing. Exit code 0: no differences, 1: differences, >1: error.")
 	cmd.Flags().IntVar(&o.Parallel, "parallel", o.Parallel, "How many instances to deploy at once.")
 	cmd.Flags().BoolVar(&o.Wait, "wait", false, "Wait until each instance's Deployments and StatefulSets are rolled out.")
@@ -141,7 +143,7 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 	if o.instances, err = o.repo.Select(o.Env, o.Instances); err != nil {
 		return err
 	}
-	o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
+	o.target = func() (cli.Target, error) { return cli.ResolveTarget(cmd, f) }
 	o.clients = sync.OnceValues(func() (*kube.Clients, error) { return kube.New(f) })
 	o.fsys = filesys.MakeFsOnDisk()
 	return nil
@@ -172,15 +174,21 @@ func (o *Options) Validate() error {
 
 // Run builds, checks and applies every selected instance.
 func (o *Options) Run(ctx context.Context) error {
-	kubeContext, err := o.currentContext()
+	target, err := o.target()
 	if err != nil {
 		return o.fail(err)
 	}
-	if _, err := cli.Guard(o.repo, o.Env, kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
+	kubeContext := target.Context
+	cfg, err := cli.GuardTarget(o.repo, o.Env, target, o.AllowMismatch, o.ErrOut)
+	if err != nil {
 		return o.fail(err)
 	}
 	built, err := overlays.BuildInstances(o.fsys, o.instances)
 	if err != nil {
+		return o.fail(err)
+	}
+	// Placeholder secrets: refused where real ones are required, before anything is applied anywhere.
+	if err := secrets.Check(cfg, o.Env, o.instances, built, o.ErrOut); err != nil {
 		return o.fail(err)
 	}
 	clients, err := o.clients()
@@ -213,11 +221,13 @@ func (o *Options) Run(ctx context.Context) error {
 	differences := 0
 	results := d.Run(ctx, plans, func(r *deploy.InstanceResult) {
 		// One block per instance, whole, so parallel instances never interleave.
-		var buf bytes.Buffer
-		differences += o.printInstance(&buf, r)
+		var out, errOut bytes.Buffer
+		n := o.printInstance(&out, &errOut, r)
 		mu.Lock()
 		defer mu.Unlock()
-		_, _ = o.Out.Write(buf.Bytes())
+		differences += n
+		_, _ = o.Out.Write(out.Bytes())
+		_, _ = o.ErrOut.Write(errOut.Bytes())
 	})
 
 	if err := o.printMachineOutput(results); err != nil {
@@ -264,14 +274,15 @@ func (o *Options) suffix() string {
 	return ""
 }
 
-// printInstance writes one instance's block and returns how many objects differ.
-func (o *Options) printInstance(buf *bytes.Buffer, r *deploy.InstanceResult) int {
+// printInstance writes one instance's block, failures to errOut so that
+// machine output stays parseable, and returns how many objects differ.
+func (o *Options) printInstance(buf, errOut *bytes.Buffer, r *deploy.InstanceResult) int {
 	format := *o.PrintFlags.OutputFormat
 	differences := 0
 	for _, obj := range r.Objects {
 		switch {
 		case obj.Err != nil:
-			fmt.Fprintf(buf, "%s failed: %v\n", obj.Name, obj.Err)
+			// Named with its error in r.Err, printed to errOut below.
 		case o.Diff:
 			if obj.Diff != "" && obj.Action != deploy.Unchanged && obj.Action != deploy.Kept {
 				differences++
@@ -296,8 +307,11 @@ func (o *Options) printInstance(buf *bytes.Buffer, r *deploy.InstanceResult) int
 		fmt.Fprintf(buf, "instance %s: %d created, %d configured, %d unchanged, %d pruned%s in %s\n", r.Instance,
 			r.Count(deploy.Created), r.Count(deploy.Configured), r.Count(deploy.Unchanged), r.Count(deploy.Pruned), o.suffix(), r.Duration.Round(time.Millisecond))
 	}
+	if r.PruneSkipped != "" {
+		fmt.Fprintf(errOut, "instance %s: prune skipped: %s\n", r.Instance, r.PruneSkipped)
+	}
 	if r.Err != nil {
-		fmt.Fprintf(o.ErrOut, "error: instance %s: %v\n", r.Instance, r.Err)
+		fmt.Fprintf(errOut, "error: instance %s: %v\n", r.Instance, r.Err)
 	}
 	return differences
 }

@@ -11,11 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/scaffold"
+	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
@@ -29,19 +31,32 @@ var (
 		from the instance name, and the environment when it changes. Comments, key
 		order and everything else stay as they are. The new overlay must build and
 		stay in its namespace before it is written; an existing folder is never
-		overwritten. Nothing touches a cluster.`)
+		overwritten. Nothing touches a cluster.
+
+		No secret value is ever copied from the source, whatever its form (env files
+		of a secretGenerator, literals, generator files, Secret manifests): each key
+		gets a placeholder of the target environment's form (k8s/qxsms.yaml
+		"placeholder", default changeme-<instance>-<key>), and the keys that need
+		real values are listed. With --generate-secrets, strong random values for the
+		keys of env files are written to a *.generated.env file beside them, which
+		k8s/.gitignore covers, to be stored as the SECRETS_<ENV>_<INSTANCE> CI/CD
+		variable.`)
 
 	example = templates.Examples(`
 		# A new staging instance like pprd, at qa.qxsms.example.org (derived from pprd's host)
 		kubectl qxsms new staging qa --from pprd
 
 		# A production instance from a staging one, with its own host
-		kubectl qxsms new production acme --from staging/pprd --host acme.example.com`)
+		kubectl qxsms new production acme --from staging/pprd --host acme.example.com
+
+		# The same, with random secrets to store as the SECRETS_PRODUCTION_ACME CI/CD variable
+		kubectl qxsms new production acme --from staging/pprd --generate-secrets`)
 )
 
 // Options is the state of one new command.
 type Options struct {
 	Root, Env, Instance, From, Host string
+	GenerateSecrets                 bool
 
 	repo   *overlays.Repo
 	source overlays.Instance
@@ -69,6 +84,7 @@ func NewCmdNew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Com
 	cli.AddRootFlag(cmd, &o.Root)
 	cmd.Flags().StringVar(&o.From, "from", "", "The instance to copy: SOURCE (in ENV, or the only one of that name) or SOURCE_ENV/SOURCE.")
 	cmd.Flags().StringVar(&o.Host, "host", "", "The new instance's ingress host (default: the source's host with the instance name replaced).")
+	cmd.Flags().BoolVar(&o.GenerateSecrets, "generate-secrets", false, "Write strong random values for the keys of secret env files into git-ignored *.generated.env files (the overlay itself keeps placeholders).")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.RegisterFlagCompletionFunc("from", func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		repo, err := cli.FindRepo(o.Root)
@@ -150,7 +166,12 @@ func (o *Options) findEnv(name string) (string, error) {
 
 // Run writes the overlay and says what to do next.
 func (o *Options) Run() error {
-	res, err := scaffold.Create(o.repo, scaffold.Request{Source: o.source, Env: o.Env, Name: o.Instance, Host: o.Host})
+	cfg, err := o.repo.LoadConfig()
+	if err != nil {
+		return err
+	}
+	res, err := scaffold.Create(o.repo, scaffold.Request{Source: o.source, Env: o.Env, Name: o.Instance, Host: o.Host,
+		Placeholder: secrets.PolicyFor(cfg, o.Env).Glob, GenerateSecrets: o.GenerateSecrets})
 	if err != nil {
 		return err
 	}
@@ -170,13 +191,79 @@ func (o *Options) Run() error {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(o.ErrOut, "Warning: %s\n", w)
 	}
+	o.printSecrets(res, rel)
+	add := dir
+	if res.Gitignore != "" {
+		add += " " + rel(res.Gitignore)
+	}
 	fmt.Fprintf(o.Out, `
-Set the real secrets (secrets.env holds the source's placeholders, renamed), then:
+Then:
   git checkout -b add-%[1]s
   git add %[2]s
   git commit -m "Add QxSMS instance %[1]s (%[3]s)"
   git push -u origin add-%[1]s
 and merge it into the %[3]s branch: its pipeline deploys the new instance.
-`, o.Instance, dir, o.Env)
+`, o.Instance, add, o.Env)
 	return nil
+}
+
+// printSecrets says exactly what new did with each secret key: never a value.
+func (o *Options) printSecrets(res *scaffold.Result, rel func(string) string) {
+	if len(res.Secrets) == 0 {
+		fmt.Fprintf(o.Out, "\n%s holds no secret values.\n", o.source)
+		return
+	}
+	variable := secrets.CIVariable(o.Env, o.Instance)
+	var placeholders, generated []scaffold.SecretKey
+	for _, k := range res.Secrets {
+		if k.Generated != "" {
+			generated = append(generated, k)
+		} else {
+			placeholders = append(placeholders, k)
+		}
+	}
+	fmt.Fprintf(o.Out, "\nSecrets: no value was copied from %s.\n", o.source)
+	if len(placeholders) > 0 {
+		fmt.Fprintln(o.Out, "These keys hold placeholders and need real values:")
+		w := printers.GetNewTabWriter(o.Out)
+		for _, k := range placeholders {
+			fmt.Fprintf(w, "  %s\tSecret %s\tin %s\n", k.Key, k.Secret, k.File)
+		}
+		_ = w.Flush()
+	}
+	if len(generated) > 0 {
+		files := make([]string, len(res.Generated))
+		for i, f := range res.Generated {
+			files[i] = rel(f)
+		}
+		keys := make([]string, len(generated))
+		for i, k := range generated {
+			keys[i] = k.Key
+		}
+		fmt.Fprintf(o.Out, "Strong random values for %s are in %s, which git ignores (%s); the overlay keeps placeholders.\n",
+			strings.Join(keys, ", "), strings.Join(files, ", "), rel(res.Gitignore))
+	}
+	inPipelineFile := false
+	for _, k := range res.Secrets {
+		inPipelineFile = inPipelineFile || k.File == secrets.PipelineFile
+	}
+	switch {
+	case len(generated) > 0 && inPipelineFile:
+		fmt.Fprintf(o.Out, "Next: store %s as the file-type CI/CD variable %s (masked, protected, environment %s): the pipeline writes it over %s before it deploys. Then delete the file.\n",
+			rel(filepath.Join(res.Instance.Dir, strings.TrimSuffix(secrets.PipelineFile, ".env")+scaffold.GeneratedSuffix)), variable, o.Env, secrets.PipelineFile)
+	case inPipelineFile:
+		fmt.Fprintf(o.Out, "Next: store the real %s as the file-type CI/CD variable %s (masked, protected, environment %s): the pipeline writes it over %s before it deploys. Never commit real values.\n",
+			secrets.PipelineFile, variable, o.Env, secrets.PipelineFile)
+	}
+	var others []string
+	for _, k := range res.Secrets {
+		if k.File != secrets.PipelineFile && !slices.Contains(others, k.File) {
+			others = append(others, k.File)
+		}
+	}
+	if len(others) > 0 {
+		fmt.Fprintf(o.Out, "The pipeline replaces only %s: the keys in %s need their real values set another way, or moved to %s.\n",
+			secrets.PipelineFile, strings.Join(others, ", "), secrets.PipelineFile)
+	}
+	fmt.Fprintln(o.Out, "Until the real values are in place, deploy refuses the placeholders in protected environments and warns elsewhere.")
 }

@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
@@ -23,11 +27,17 @@ var (
 	long = templates.LongDesc(`
 		Show where the data of an instance's volumes lives on the NFS server.
 
-		Each PVC of namespace qxsms-INSTANCE (or the named ones) is listed with its
-		PV, the NFS server and the exported path. In-tree NFS volumes and
-		nfs.csi.k8s.io volumes are read. When the namespace or the PVCs are already
-		gone, the PVs whose claimRef points into qxsms-INSTANCE are used: that is
-		how data is recovered after a teardown.`)
+		Each PVC of namespace qxsms-INSTANCE (or the named ones) is listed with the
+		PV it is bound to (spec.volumeName, and the PV's claimRef uid), the NFS
+		server and the exported path. Then every PV whose claimRef points into
+		qxsms-INSTANCE although that claim is gone (an earlier generation, after a
+		teardown and a new deploy) is listed on its own row, with when it was
+		released, newest first. In-tree NFS volumes (nfs-subdir-external-provisioner
+		and the like) and nfs.csi.k8s.io volumes are read.
+
+		--rsync prints one command per volume that copies it into
+		DEST/<pvc>-<pv>/, so generations never overwrite each other. The commands
+		use rsync -s (protect-args): the NFS server's shell never parses a path.`)
 
 	example = templates.Examples(`
 		# Where the data of instance pprd is
@@ -42,17 +52,23 @@ var (
 
 // Row is one volume in machine output.
 type Row struct {
-	PVC          string `json:"pvc"`
-	Namespace    string `json:"namespace"`
-	Volume       string `json:"volume"`
-	Status       string `json:"status"`
+	PVC       string `json:"pvc"`
+	Namespace string `json:"namespace"`
+	Volume    string `json:"volume"`
+	Status    string `json:"status"`
+	// Released is when a PV whose claim is gone was released (RFC 3339),
+	// "unknown" when the cluster does not say.
+	Released     string `json:"released,omitempty"`
 	Capacity     string `json:"capacity,omitempty"`
 	StorageClass string `json:"storageClass,omitempty"`
 	Source       string `json:"source,omitempty"`
 	Server       string `json:"server,omitempty"`
 	Path         string `json:"path,omitempty"`
 	ServerPath   string `json:"serverPath,omitempty"`
-	Error        string `json:"error,omitempty"`
+	// Archived is where the provisioner moves the data when this PV goes
+	// with reclaim policy Delete and the StorageClass archives.
+	Archived string `json:"archived,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Options is the state of one pvc-nfs-path command.
@@ -66,6 +82,7 @@ type Options struct {
 
 	exportRoot volumes.ExportRoot
 	client     func() (kubernetes.Interface, error)
+	class      func(string) *storagev1.StorageClass
 	genericiooptions.IOStreams
 }
 
@@ -90,7 +107,7 @@ func NewCmdPVCNFSPath(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		},
 	}
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
-	cmd.Flags().StringVar(&o.Rsync, "rsync", "", "Print one rsync command per volume that copies its data into DEST/<pvc>/.")
+	cmd.Flags().StringVar(&o.Rsync, "rsync", "", "Print one rsync command per volume that copies its data into DEST/<pvc>-<pv>/.")
 	cmd.Flags().StringVar(&o.SSHUser, "ssh-user", "", "With --rsync: the user to log in to the NFS server as.")
 	cmd.Flags().StringVar(&o.ExportRoot, "export-root", "", "EXPORT=FSPATH: where exported paths lie on the server's filesystem, e.g. /=/srv/nfs for an NFSv4 root.")
 	return cmd
@@ -102,8 +119,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	for _, c := range o.Claims {
-		if err := overlays.ValidateName("PVC", c); err != nil {
-			return err
+		// PVC names are DNS-1123 subdomains: dots are allowed.
+		if errs := validation.IsDNS1123Subdomain(c); len(errs) > 0 {
+			return fmt.Errorf("invalid PVC name %q: %s", c, strings.Join(errs, "; "))
 		}
 	}
 	if err := cli.ValidateOutput(o.Output, "wide", "json", "yaml"); err != nil {
@@ -131,6 +149,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.class = volumes.Classes(ctx, client)
 	vols, err := volumes.ForInstance(ctx, client, o.Instance, o.Claims)
 	if err != nil {
 		return err
@@ -158,6 +177,12 @@ func (o *Options) Run(ctx context.Context) error {
 
 func (o *Options) row(v volumes.Volume) Row {
 	r := Row{PVC: v.PVC, Namespace: v.Namespace, Volume: v.PVName(), Status: v.Status}
+	if !v.Current() {
+		r.Released = "unknown"
+		if v.ReleasedAt != nil {
+			r.Released = v.ReleasedAt.UTC().Format(time.RFC3339)
+		}
+	}
 	if v.PV != nil {
 		r.Capacity = volumes.Capacity(v.PV)
 		r.StorageClass = v.PV.Spec.StorageClassName
@@ -168,6 +193,9 @@ func (o *Options) row(v volumes.Volume) Row {
 	case v.Location != nil:
 		r.Source, r.Server, r.Path = v.Location.Source, v.Location.Server, v.Location.Path
 		r.ServerPath = o.exportRoot.ServerPath(*v.Location)
+		if a := volumes.Archived(v.PV, *v.Location, o.class(v.PV.Spec.StorageClassName)); a != "" {
+			r.Archived = o.exportRoot.MapPath(a)
+		}
 	case v.PV == nil:
 		r.Error = "not bound to a volume"
 	default:
@@ -176,14 +204,28 @@ func (o *Options) row(v volumes.Volume) Row {
 	return r
 }
 
+// printRsync prints one command per volume, into DEST/<pvc>-<pv>/ so that
+// generations of a claim never overwrite each other.
 func (o *Options) printRsync(rows []Row) error {
-	n := 0
+	n, refused := 0, 0
 	for _, r := range rows {
 		if r.Server == "" {
 			continue
 		}
-		fmt.Fprintln(o.Out, volumes.RsyncCommand(r.Server, r.ServerPath, o.SSHUser, o.Rsync, r.PVC))
+		cmd, err := volumes.RsyncCommand(r.Server, r.ServerPath, o.SSHUser, o.Rsync, r.PVC+"-"+r.Volume)
+		if err != nil {
+			fmt.Fprintf(o.ErrOut, "Warning: %s/%s (%s): %v\n", r.Namespace, r.PVC, r.Volume, err)
+			refused++
+			continue
+		}
+		if r.Released != "" {
+			fmt.Fprintf(o.Out, "# %s: claim gone, released %s\n", r.Volume, r.Released)
+		}
+		fmt.Fprintln(o.Out, cmd)
 		n++
+	}
+	if refused > 0 {
+		return fmt.Errorf("%d volume(s) of %s have paths no command can be printed for safely: copy them by hand", refused, o.Instance)
 	}
 	if n == 0 {
 		return fmt.Errorf("none of the volumes of %s is on NFS: nothing to rsync", o.Instance)
@@ -194,15 +236,15 @@ func (o *Options) printRsync(rows []Row) error {
 func printTable(out io.Writer, rows []Row, wide bool) {
 	w := printers.GetNewTabWriter(out)
 	defer w.Flush()
-	header := "PVC\tVOLUME\tSTATUS\tSERVER\tPATH"
+	header := "PVC\tVOLUME\tSTATUS\tRELEASED\tSERVER\tPATH"
 	if wide {
-		header += "\tCAPACITY\tSTORAGECLASS\tSOURCE\tSERVER PATH"
+		header += "\tCAPACITY\tSTORAGECLASS\tSOURCE\tSERVER PATH\tARCHIVED TO"
 	}
 	fmt.Fprintln(w, header)
 	for _, r := range rows {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", r.PVC, cli.Dash(r.Volume), r.Status, cli.Dash(r.Server), cli.Dash(r.Path))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.PVC, cli.Dash(r.Volume), r.Status, cli.Dash(r.Released), cli.Dash(r.Server), cli.Dash(r.Path))
 		if wide {
-			line += fmt.Sprintf("\t%s\t%s\t%s\t%s", cli.Dash(r.Capacity), cli.Dash(r.StorageClass), cli.Dash(r.Source), cli.Dash(r.ServerPath))
+			line += fmt.Sprintf("\t%s\t%s\t%s\t%s\t%s", cli.Dash(r.Capacity), cli.Dash(r.StorageClass), cli.Dash(r.Source), cli.Dash(r.ServerPath), cli.Dash(r.Archived))
 		}
 		fmt.Fprintln(w, line)
 	}

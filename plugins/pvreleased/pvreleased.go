@@ -6,13 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -20,6 +26,7 @@ import (
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
@@ -29,12 +36,25 @@ import (
 
 var (
 	long = templates.LongDesc(`
-		List the PersistentVolumes in phase Released: volumes whose claim is gone,
-		typically after a teardown, and whose data is still on the NFS server.
+		List the PersistentVolumes whose claim is gone, newest first: phase Released
+		(typically after a teardown), phase Failed (an in-tree NFS PV with policy
+		Delete ends there, its data untouched) and Available PVs reserved for a
+		claim by --rebind that no PVC has taken yet.
 
-		--delete deletes the listed PVs after a preview and a confirmation; the data
-		stays on the NFS server. --rebind makes one Released PV bindable again by a
-		new claim. --export writes manifests that re-attach the same NFS directories.`)
+		--delete deletes the listed PVs after a preview and a confirmation. It needs
+		instances, --claim-namespace or --all. It deletes only PVs with reclaim
+		policy Retain, whose data stays on the NFS server at the path it prints;
+		others (their provisioner may delete or archive the data) need
+		--include-non-retain. When the active context belongs to a protected
+		environment, or a PV's claim was in a protected environment's instance,
+		--confirm=INSTANCE is needed.
+
+		--rebind makes one Released PV bindable again by one claim, after checking
+		that the claim can take it: no PVC of that name bound elsewhere, and the
+		overlay's PVC of that name asks for no more storage, no other access modes
+		and no other class than the PV offers (otherwise the application would get
+		a new, empty volume). --export writes manifests that re-attach the same NFS
+		directories, reserved for their old claim's namespace and name.`)
 
 	example = templates.Examples(`
 		# Every Released PV, and those of one instance
@@ -45,9 +65,10 @@ var (
 		kubectl qxsms pv-released -o wide
 		kubectl qxsms pv-released --older-than 168h
 
-		# Delete them (the data stays on the NFS server)
+		# Delete them (the data of Retain PVs stays on the NFS server)
 		kubectl qxsms pv-released pprd --delete
 		kubectl qxsms pv-released pprd --delete --yes
+		kubectl qxsms pv-released prod --delete --confirm=prod
 
 		# Let a new PVC qxsms-pprd/qxsms-data bind the old volume and its files
 		kubectl qxsms pv-released pvc-0b5c... --rebind qxsms-pprd/qxsms-data
@@ -56,21 +77,32 @@ var (
 		kubectl qxsms pv-released pprd --export ./pv-backup`)
 )
 
+// IncludeNonRetainFlag lets --delete delete PVs whose reclaim policy is not
+// Retain: their provisioner may then delete or archive the data.
+const IncludeNonRetainFlag = "include-non-retain"
+
 // Options is the state of one pv-released command.
 type Options struct {
-	Instances      []string
-	ClaimNamespace string
-	OlderThan      time.Duration
-	Delete         bool
-	Yes            bool
-	DryRun         bool
-	Rebind         string
-	Export         string
+	Instances        []string
+	ClaimNamespace   string
+	All              bool
+	OlderThan        time.Duration
+	Delete           bool
+	IncludeNonRetain bool
+	Yes              bool
+	Confirm          string
+	DryRun           bool
+	Rebind           string
+	Export           string
+	Root             string
 
 	PrintFlags *genericclioptions.PrintFlags
 	client     func() (kubernetes.Interface, error)
-	isTerminal func() bool
-	now        func() time.Time
+	// repo finds the config repo; an error means none was found.
+	repo           func() (*overlays.Repo, error)
+	currentContext func() (string, error)
+	isTerminal     func() bool
+	now            func() time.Time
 	genericiooptions.IOStreams
 }
 
@@ -87,6 +119,8 @@ func NewCmdPVReleased(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Instances = args
 			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }
+			o.repo = func() (*overlays.Repo, error) { return cli.FindRepo(o.Root) }
+			o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
 			o.isTerminal = func() bool { return term.IsTerminal(o.In) }
 			if err := o.Validate(); err != nil {
 				return err
@@ -94,15 +128,28 @@ func NewCmdPVReleased(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 			return o.Run(cmd.Context())
 		},
 	}
+	cli.AddRootFlag(cmd, &o.Root)
 	cmd.Flags().StringVar(&o.ClaimNamespace, "claim-namespace", "", "Only PVs whose claim was in this namespace.")
-	cmd.Flags().DurationVar(&o.OlderThan, "older-than", 0, "Only PVs Released for at least this long (e.g. 72h).")
-	cmd.Flags().BoolVar(&o.Delete, "delete", false, "Delete the listed PVs after a preview and a confirmation. Their NFS data stays.")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Confirm --delete without a prompt.")
+	cmd.Flags().BoolVar(&o.All, "all", false, "With --delete: every listed PV of the cluster, whatever its claim's namespace.")
+	cmd.Flags().DurationVar(&o.OlderThan, "older-than", 0, "Only PVs Released for at least this long (e.g. 72h); PVs whose Released time is unknown are skipped.")
+	cmd.Flags().BoolVar(&o.Delete, "delete", false, "Delete the listed PVs with reclaim policy Retain after a preview and a confirmation. Their NFS data stays.")
+	cmd.Flags().BoolVar(&o.IncludeNonRetain, IncludeNonRetainFlag, false, "With --delete: also delete PVs whose reclaim policy is not Retain (their provisioner may delete or archive the data).")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Confirm --delete without a prompt (not enough for protected environments).")
+	cmd.Flags().StringVar(&o.Confirm, "confirm", "", "With --delete: the instance whose PVs go; required when the context or the claims belong to a protected environment.")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "With --delete or --rebind: show what would happen and change nothing.")
 	cmd.Flags().StringVar(&o.Rebind, "rebind", "", "NAMESPACE/PVC: make the Released PV named as argument bindable by that claim only.")
-	cmd.Flags().StringVar(&o.Export, "export", "", "Write each listed PV's manifest, without server fields and claimRef, into this directory.")
+	cmd.Flags().StringVar(&o.Export, "export", "", "Write each listed PV's manifest into this directory, without server fields and with claimRef reduced to namespace and name.")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
+}
+
+// validateObjectName accepts PV and PVC names as the API server does:
+// DNS-1123 subdomains, dots included.
+func validateObjectName(what, name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("invalid %s name %q: %s", what, name, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // Validate checks arguments and flag combinations.
@@ -117,12 +164,12 @@ func (o *Options) Validate() error {
 		if len(o.Instances) != 1 {
 			return errors.New("--rebind takes exactly one PV name as argument: kubectl qxsms pv-released PV --rebind NAMESPACE/PVC")
 		}
-		if err := overlays.ValidateName("volume", o.Instances[0]); err != nil {
+		if err := validateObjectName("volume", o.Instances[0]); err != nil {
 			return err
 		}
 		ns, pvc, ok := strings.Cut(o.Rebind, "/")
-		if !ok || overlays.ValidateName("namespace", ns) != nil || overlays.ValidateName("claim", pvc) != nil {
-			return fmt.Errorf("--rebind %q: want NAMESPACE/PVC, both DNS-1123 names", o.Rebind)
+		if !ok || overlays.ValidateName("namespace", ns) != nil || validateObjectName("claim", pvc) != nil {
+			return fmt.Errorf("--rebind %q: want NAMESPACE/PVC, a DNS-1123 label and a DNS-1123 subdomain", o.Rebind)
 		}
 		return nil
 	}
@@ -132,12 +179,31 @@ func (o *Options) Validate() error {
 	if o.DryRun && !o.Delete {
 		return errors.New("--dry-run applies to --delete and --rebind")
 	}
+	if (o.IncludeNonRetain || o.Confirm != "") && !o.Delete {
+		return fmt.Errorf("--%s and --confirm apply to --delete", IncludeNonRetainFlag)
+	}
+	if o.All && (len(o.Instances) > 0 || o.ClaimNamespace != "") {
+		return errors.New("--all cannot be combined with instances or --claim-namespace")
+	}
+	if o.Delete && !o.All && len(o.Instances) == 0 && o.ClaimNamespace == "" {
+		return errors.New("refusing to --delete the Released PVs of every namespace: name the instances, or pass --claim-namespace NS, or --all to mean the whole cluster")
+	}
 	if o.OlderThan < 0 {
 		return fmt.Errorf("--older-than must not be negative, got %s", o.OlderThan)
+	}
+	if o.ClaimNamespace != "" {
+		if err := overlays.ValidateName("namespace", o.ClaimNamespace); err != nil {
+			return err
+		}
 	}
 	for _, inst := range o.Instances {
 		if err := overlays.ValidateName("instance", inst); err != nil {
 			return err
+		}
+	}
+	if o.Confirm != "" {
+		if err := overlays.ValidateName("instance", o.Confirm); err != nil {
+			return fmt.Errorf("--confirm: %w", err)
 		}
 	}
 	return nil
@@ -152,17 +218,22 @@ func (o *Options) Run(ctx context.Context) error {
 	if o.Rebind != "" {
 		return o.rebind(ctx, client)
 	}
-	pvs, err := volumes.Released(ctx, client, volumes.ReleasedFilter{
+	list, err := volumes.Released(ctx, client, volumes.ReleasedFilter{
 		Instances: o.Instances, ClaimNamespace: o.ClaimNamespace, OlderThan: o.OlderThan, Now: o.now(),
 	})
 	if err != nil {
 		return err
 	}
+	if n := len(list.UnknownAge); n > 0 {
+		fmt.Fprintf(o.ErrOut, "Skipped %d PV(s) whose Released time is unknown (the cluster does not record it), so --older-than cannot tell their age: %s\n", n, strings.Join(list.UnknownAge, ", "))
+	}
+	pvs := list.PVs
 	if len(pvs) == 0 {
 		fmt.Fprintln(o.ErrOut, "No Released PersistentVolumes found")
 		return nil
 	}
-	if err := o.print(pvs); err != nil {
+	class := volumes.Classes(ctx, client)
+	if err := o.print(pvs, class); err != nil {
 		return err
 	}
 	switch {
@@ -172,16 +243,17 @@ func (o *Options) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "wrote %s\n", p)
 		}
 		if err == nil {
-			fmt.Fprintf(o.ErrOut, "Re-attach a volume with `kubectl apply -f FILE`: it becomes Available, with the same NFS directory.\n")
+			fmt.Fprintf(o.ErrOut, "Each manifest keeps claimRef with its old claim's namespace and name only: `kubectl apply -f FILE` re-attaches the same NFS directory, "+
+				"reserved for a PVC of that name in that namespace (no other PVC can take it). Edit claimRef to hand the data to another claim deliberately.\n")
 		}
 		return err
 	case o.Delete:
-		return o.delete(ctx, client, pvs)
+		return o.delete(ctx, client, pvs, class)
 	}
 	return nil
 }
 
-func (o *Options) print(pvs []corev1.PersistentVolume) error {
+func (o *Options) print(pvs []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
 	format := *o.PrintFlags.OutputFormat
 	switch format {
 	case "json", "yaml", "name":
@@ -201,16 +273,24 @@ func (o *Options) print(pvs []corev1.PersistentVolume) error {
 		}
 		return cli.PrintList(o.PrintFlags, objs, o.Out)
 	}
-	printTable(o.Out, pvs, format == "wide", o.now())
+	printTable(o.Out, pvs, format == "wide", o.now(), class)
 	return nil
 }
 
-func printTable(out io.Writer, pvs []corev1.PersistentVolume, wide bool, now time.Time) {
+// status is the phase, or Reserved for an Available PV pre-bound by a rebind.
+func status(pv *corev1.PersistentVolume) string {
+	if volumes.Reserved(pv) {
+		return volumes.StatusReserved
+	}
+	return string(pv.Status.Phase)
+}
+
+func printTable(out io.Writer, pvs []corev1.PersistentVolume, wide bool, now time.Time, class func(string) *storagev1.StorageClass) {
 	w := printers.GetNewTabWriter(out)
 	defer w.Flush()
-	header := "NAME\tCLAIM\tINSTANCE\tCAPACITY\tRECLAIM POLICY\tSTORAGECLASS\tRELEASED\tAGE"
+	header := "NAME\tCLAIM\tINSTANCE\tSTATUS\tCAPACITY\tRECLAIM POLICY\tSTORAGECLASS\tRELEASED\tAGE"
 	if wide {
-		header += "\tNFS SERVER\tPATH"
+		header += "\tNFS SERVER\tPATH\tARCHIVED TO"
 	}
 	fmt.Fprintln(w, header)
 	for i := range pvs {
@@ -222,23 +302,96 @@ func printTable(out io.Writer, pvs []corev1.PersistentVolume, wide bool, now tim
 				instance = inst
 			}
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", pv.Name, claim, instance, volumes.Capacity(pv),
+		released := "unknown"
+		if t, ok := volumes.ReleasedAt(pv); ok {
+			released = duration.HumanDuration(now.Sub(t))
+		}
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", pv.Name, claim, instance, status(pv), volumes.Capacity(pv),
 			pv.Spec.PersistentVolumeReclaimPolicy, cli.Dash(pv.Spec.StorageClassName),
-			duration.HumanDuration(now.Sub(volumes.ReleasedSince(pv))), duration.HumanDuration(now.Sub(pv.CreationTimestamp.Time)))
+			released, duration.HumanDuration(now.Sub(pv.CreationTimestamp.Time)))
 		if wide {
-			server, path := "-", "-"
+			server, path, archived := "-", "-", "-"
 			if loc, ok, err := volumes.NFSLocation(pv); ok && err == nil {
-				server, path = loc.Server, loc.Path
+				server, path, archived = loc.Server, loc.Path, cli.Dash(volumes.Archived(pv, loc, class(pv.Spec.StorageClassName)))
+			} else if ok {
+				server = "unreadable: " + err.Error()
 			}
-			row += "\t" + server + "\t" + path
+			row += "\t" + server + "\t" + path + "\t" + archived
 		}
 		fmt.Fprintln(w, row)
 	}
 }
 
-func (o *Options) delete(ctx context.Context, client kubernetes.Interface, pvs []corev1.PersistentVolume) error {
+// protection says why deleting pvs needs --confirm=INSTANCE, if it does:
+// the active context belongs to a protected environment, or a PV's claim
+// was in the namespace of a protected environment's instance.
+func (o *Options) protection(pvs []corev1.PersistentVolume) (string, bool) {
+	if o.repo == nil {
+		return "", false
+	}
+	repo, err := o.repo()
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: no config repo found (%v): protected environments cannot be recognised; pass --root to check them\n", err)
+		return "", false
+	}
+	cfg, err := repo.LoadConfig()
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "Warning: %v: protected environments cannot be recognised\n", err)
+		return "", false
+	}
+	if o.currentContext != nil {
+		if kubeContext, err := o.currentContext(); err == nil {
+			if env, ok := cfg.ProtectedContext(kubeContext); ok {
+				return fmt.Sprintf("context %q belongs to the protected environment %q", kubeContext, env), true
+			}
+		}
+	}
+	envs, _ := repo.Environments()
+	for _, env := range envs {
+		if !cfg.Protected(env) {
+			continue
+		}
+		insts, _ := repo.Instances(env)
+		for _, pv := range pvs {
+			if inst, ok := overlays.InstanceFromNamespace(pv.Spec.ClaimRef.Namespace); ok && slices.Contains(insts, inst) {
+				return fmt.Sprintf("PV %s was claimed by instance %s of the protected environment %q", pv.Name, inst, env), true
+			}
+		}
+	}
+	return "", false
+}
+
+func (o *Options) delete(ctx context.Context, client kubernetes.Interface, listed []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
+	var pvs []corev1.PersistentVolume
+	for _, pv := range listed {
+		if p := pv.Spec.PersistentVolumeReclaimPolicy; p != corev1.PersistentVolumeReclaimRetain && !o.IncludeNonRetain {
+			fmt.Fprintf(o.ErrOut, "persistentvolume/%s skipped: reclaim policy %s, its provisioner may delete or archive the data when the PV goes (pass --%s to delete it anyway)\n", pv.Name, p, IncludeNonRetainFlag)
+			continue
+		}
+		pvs = append(pvs, pv)
+	}
+	if len(pvs) == 0 {
+		return fmt.Errorf("none of the %d listed PV(s) has reclaim policy Retain: nothing was deleted", len(listed))
+	}
+	if reason, protected := o.protection(pvs); protected {
+		if o.Confirm == "" {
+			return fmt.Errorf("%s: pass --confirm=INSTANCE naming the instance whose PVs go (--yes is not enough); nothing was deleted", reason)
+		}
+		for _, pv := range pvs {
+			if pv.Spec.ClaimRef.Namespace != overlays.Namespace(o.Confirm) {
+				return fmt.Errorf("%s: --confirm=%s, but PV %s was claimed in %s: select only that instance's PVs (kubectl qxsms pv-released %s --delete --confirm=%s); nothing was deleted",
+					reason, o.Confirm, pv.Name, pv.Spec.ClaimRef.Namespace, o.Confirm, o.Confirm)
+			}
+		}
+	} else if o.Confirm != "" {
+		for _, pv := range pvs {
+			if pv.Spec.ClaimRef.Namespace != overlays.Namespace(o.Confirm) {
+				return fmt.Errorf("--confirm=%s does not match PV %s, claimed in %s: nothing was deleted", o.Confirm, pv.Name, pv.Spec.ClaimRef.Namespace)
+			}
+		}
+	}
 	if !o.DryRun {
-		if err := cli.Confirm(o.IOStreams, o.isTerminal(), o.Yes, "yes", fmt.Sprintf("delete these %d PersistentVolume(s)", len(pvs))); err != nil {
+		if err := cli.Confirm(o.IOStreams, o.isTerminal(), o.Yes || o.Confirm != "", "yes", fmt.Sprintf("delete these %d PersistentVolume(s)", len(pvs))); err != nil {
 			return err
 		}
 	}
@@ -247,7 +400,7 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, pvs [
 		suffix = " (server dry run)"
 	}
 	var failed int
-	var kept []string
+	var kept, atRisk []string
 	results := volumes.DeleteReleased(ctx, client, pvs, o.DryRun)
 	for i, r := range results {
 		switch {
@@ -258,14 +411,30 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, pvs [
 			fmt.Fprintf(o.ErrOut, "error: persistentvolume/%s: %v\n", r.PV, r.Err)
 		default:
 			fmt.Fprintf(o.Out, "persistentvolume/%s deleted%s\n", r.PV, suffix)
-			if loc, ok, err := volumes.NFSLocation(&pvs[i]); ok && err == nil {
-				kept = append(kept, fmt.Sprintf("  %s:%s", loc.Server, loc.Path))
+			pv := &pvs[i]
+			where := "(not an NFS volume: see its provisioner)"
+			if loc, ok, err := volumes.NFSLocation(pv); ok && err == nil {
+				where = loc.Server + ":" + loc.Path
+				if a := volumes.Archived(pv, loc, class(pv.Spec.StorageClassName)); a != "" {
+					where += " (archived to " + loc.Server + ":" + a + ")"
+				}
+			} else if ok {
+				where = "(location unreadable: " + err.Error() + ")"
+			}
+			line := fmt.Sprintf("  %s  %s", r.PV, where)
+			if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
+				kept = append(kept, line)
+			} else {
+				atRisk = append(atRisk, line)
 			}
 		}
 	}
 	if len(kept) > 0 {
-		fmt.Fprintf(o.ErrOut, "\nDeleting a PV does not delete its data. These directories stay on the NFS server:\n%s\n"+
-			"Remove one, once you are sure it is not needed, on the server: rm -rf -- /srv/nfs/<volume>\n", strings.Join(kept, "\n"))
+		fmt.Fprintf(o.ErrOut, "\nDeleting a PV with reclaim policy Retain does not delete its data. These directories stay on the NFS server (exported paths):\n%s\n"+
+			"Remove one, once you are sure it is not needed, on the server: rm -rf -- <that path, below the export's directory on the server's disk>\n", strings.Join(kept, "\n"))
+	}
+	if len(atRisk) > 0 {
+		fmt.Fprintf(o.ErrOut, "\nThese PVs did not have reclaim policy Retain: their provisioner may delete or archive the data:\n%s\n", strings.Join(atRisk, "\n"))
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d PV deletion(s) failed", failed, len(results))
@@ -273,18 +442,83 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, pvs [
 	return nil
 }
 
+// overlayClaim finds the PVC named claim in the overlay of the instance that
+// lives in namespace, so a rebind can be checked against what the next
+// deploy will ask for. nil with a reason when it cannot be found.
+func (o *Options) overlayClaim(namespace, claim string) (*corev1.PersistentVolumeClaim, string) {
+	inst, ok := overlays.InstanceFromNamespace(namespace)
+	if !ok {
+		return nil, fmt.Sprintf("%s is not an instance namespace", namespace)
+	}
+	if o.repo == nil {
+		return nil, "no config repo"
+	}
+	repo, err := o.repo()
+	if err != nil {
+		return nil, err.Error()
+	}
+	envs, err := repo.Environments()
+	if err != nil {
+		return nil, err.Error()
+	}
+	for _, env := range envs {
+		insts, err := repo.Select(env, []string{inst})
+		if err != nil {
+			continue
+		}
+		objs, err := overlays.Build(filesys.MakeFsOnDisk(), insts[0].Dir)
+		if err != nil {
+			return nil, fmt.Sprintf("building %s: %v", insts[0], err)
+		}
+		for _, obj := range objs {
+			if obj.GetKind() != "PersistentVolumeClaim" || obj.GetName() != claim {
+				continue
+			}
+			pvc := &corev1.PersistentVolumeClaim{}
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, pvc); err != nil {
+				return nil, err.Error()
+			}
+			return pvc, ""
+		}
+		return nil, fmt.Sprintf("overlay %s has no PVC %s", insts[0], claim)
+	}
+	return nil, fmt.Sprintf("no overlay of instance %s in %s", inst, repo.Dir)
+}
+
 func (o *Options) rebind(ctx context.Context, client kubernetes.Interface) error {
 	pvName := o.Instances[0]
 	ns, claim, _ := strings.Cut(o.Rebind, "/")
+	// Read and checked in dry runs too: a dry run must fail where the real one would.
+	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("rebinding %s: %w", pvName, err)
+	}
+	var check volumes.RebindCheck
+	existing, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		check.Existing = existing
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("rebinding %s: reading PVC %s/%s: %w", pvName, ns, claim, err)
+	}
+	desired, why := o.overlayClaim(ns, claim)
+	if desired == nil {
+		fmt.Fprintf(o.ErrOut, "Warning: the overlay's PVC %s could not be read (%s): check yourself that it asks for at most %s, access modes within %v and class %q, or it gets a new, empty volume\n",
+			claim, why, volumes.Capacity(pv), pv.Spec.AccessModes, pv.Spec.StorageClassName)
+	}
+	check.Desired = desired
+	if err := volumes.CheckRebind(pv, ns, claim, check); err != nil {
+		return fmt.Errorf("refusing to rebind %s: %w", pvName, err)
+	}
 	if o.DryRun {
 		fmt.Fprintf(o.ErrOut, "Dry run: persistentvolume/%s would be bindable by %s/%s only.\n", pvName, ns, claim)
 		return nil
 	}
-	pv, err := volumes.Rebind(ctx, client, pvName, ns, claim)
+	pv, err = volumes.Rebind(ctx, client, pv, ns, claim)
 	if err != nil {
 		return fmt.Errorf("rebinding %s: %w", pvName, err)
 	}
-	fmt.Fprintf(o.ErrOut, "persistentvolume/%s can now be bound by %s/%s only.\nNext: create that PVC with volumeName %s, for example by applying:\n", pv.Name, ns, claim, pv.Name)
+	fmt.Fprintf(o.ErrOut, "persistentvolume/%s can now be bound by %s/%s only; until then `kubectl qxsms pv-released` lists it as Reserved.\nNext: create that PVC with volumeName %s, for example by applying:\n", pv.Name, ns, claim, pv.Name)
 	b, err := yaml.Marshal(volumes.ClaimFor(pv, ns, claim))
 	if err != nil {
 		return err

@@ -94,14 +94,14 @@ func TestNoneFound(t *testing.T) {
 
 func TestDeleteNeedsConfirmation(t *testing.T) {
 	client := fake.NewClientset(released("pvc-a", "qxsms-pprd", "d", time.Hour))
-	_, _, err := run(t, client, func(o *Options) { o.Delete = true })
+	_, _, err := run(t, client, func(o *Options) { o.Delete, o.Instances = true, []string{"pprd"} })
 	if err == nil || !strings.Contains(err.Error(), "pass --yes") {
 		t.Fatalf("--delete without a terminal or --yes: %v", err)
 	}
 	if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), "pvc-a", metav1.GetOptions{}); err != nil {
 		t.Fatal("refused --delete deleted the PV")
 	}
-	out, errOut, err := run(t, client, func(o *Options) { o.Delete, o.Yes = true, true })
+	out, errOut, err := run(t, client, func(o *Options) { o.Delete, o.Yes, o.Instances = true, true, []string{"pprd"} })
 	if err != nil || !strings.Contains(out, "persistentvolume/pvc-a deleted") || !strings.Contains(errOut, "nfs1:/srv/nfs/pvc-a") {
 		t.Fatalf("--delete --yes: out=%q errOut=%q err=%v", out, errOut, err)
 	}
@@ -121,6 +121,10 @@ func TestValidate(t *testing.T) {
 		{"bad instance", func(o *Options) { o.Instances = []string{"../x"} }, "invalid instance name"},
 		{"bad output", func(o *Options) { *o.PrintFlags.OutputFormat = "csv" }, `--output "csv" is not supported`},
 		{"negative age", func(o *Options) { o.OlderThan = -time.Hour }, "must not be negative"},
+		{"delete without a scope", func(o *Options) { o.Delete, o.Yes = true, true }, "name the instances, or pass --claim-namespace NS, or --all"},
+		{"all with an instance", func(o *Options) { o.Delete, o.All, o.Instances = true, true, []string{"pprd"} }, "cannot be combined"},
+		{"include-non-retain without delete", func(o *Options) { o.IncludeNonRetain = true }, "apply to --delete"},
+		{"rebind claim not a subdomain", func(o *Options) { o.Rebind, o.Instances = "ns/Bad_Name", []string{"pvc-a"} }, "want NAMESPACE/PVC"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := run(t, fake.NewClientset(), tc.set)

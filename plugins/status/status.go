@@ -30,7 +30,10 @@ var (
 		would create or change, by server-side dry run) and PVCs bound/total.
 
 		Orphans are reported both ways: qxsms-* namespaces without an overlay, and
-		overlays that are not deployed.`)
+		overlays that are not deployed. NOTE also flags instances whose live Secrets
+		still hold placeholder values (the environment's "placeholder" glob in
+		k8s/qxsms.yaml, default changeme-*); -o json lists the Secret keys, never
+		the values.`)
 
 	example = templates.Examples(`
 		# Every instance known to the repo or the cluster
@@ -149,6 +152,9 @@ func printTable(out io.Writer, rows []status.Row, wide bool, now time.Time) {
 			drift = fmt.Sprint(*r.Drift)
 		}
 		note := r.Orphan
+		if n := len(r.Placeholders); n > 0 {
+			note = strings.TrimSpace(fmt.Sprintf("%s %d placeholder secret key(s)", note, n))
+		}
 		if r.Error != "" {
 			note = strings.TrimSpace(note + " " + r.Error)
 		}

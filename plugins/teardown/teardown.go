@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
@@ -153,13 +154,9 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "Instance %s has no namespace %s on context %q: nothing to delete.\n", o.instance, o.instance.Namespace(), o.kubeContext)
 		return nil
 	}
+	o.warnDeleteClasses(ctx, c, plan)
 	if unsafe := plan.UnsafeVolumes(); len(unsafe) > 0 && !o.AcceptDataLoss {
-		var fixes []string
-		for _, v := range unsafe {
-			fixes = append(fixes, fmt.Sprintf("  kubectl patch pv %s -p '{\"spec\":{\"persistentVolumeReclaimPolicy\":\"Retain\"}}'", v.PVName()))
-		}
-		return fmt.Errorf("refusing to tear down %s: %d bound PV(s) would lose their data (reclaim policy not Retain); nothing was deleted. Make them Retain:\n%s\nor pass --%s to accept the loss",
-			o.instance, len(unsafe), strings.Join(fixes, "\n"), AcceptDataLossFlag)
+		return &teardown.UnsafeError{Instance: o.instance, Volumes: unsafe, Flag: AcceptDataLossFlag}
 	}
 	if o.DryRun {
 		fmt.Fprintln(o.ErrOut, "Dry run: nothing was deleted.")
@@ -170,23 +167,57 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 
 	start := time.Now()
-	if err := teardown.Execute(ctx, c, plan, teardown.Options{Timeout: o.Timeout, Progress: o.ErrOut}); err != nil {
+	if err := teardown.Execute(ctx, c, plan, teardown.Options{Timeout: o.Timeout, Progress: o.ErrOut,
+		AcceptDataLoss: o.AcceptDataLoss, AcceptDataLossFlag: AcceptDataLossFlag}); err != nil {
 		return fmt.Errorf("teardown of %s incomplete: %w", o.instance, err)
 	}
 	fmt.Fprintf(o.ErrOut, "Instance %s deleted in %s.\n", o.instance, time.Since(start).Round(time.Millisecond))
 	return o.printAftermath(ctx, c, plan)
 }
 
-// confirm asks for the deliberate act the seed insists on.
+// confirm asks for the deliberate act the seed insists on. Protection
+// follows the cluster too: a context listed for a protected environment needs
+// --confirm whatever ENV was typed, even with --allow-context-mismatch.
 func (o *Options) confirm() error {
 	name := o.Instance
-	if o.config.Protected(o.Env) {
-		if o.Confirm == "" {
-			return fmt.Errorf("environment %q is protected: pass --confirm=%s to tear down %s (--yes is not enough); nothing was deleted", o.Env, name, o.instance)
+	if reason, protected := o.protection(); protected {
+		if o.Confirm != name {
+			return fmt.Errorf("%s: pass --confirm=%s to tear down %s (--yes is not enough); nothing was deleted", reason, name, o.instance)
 		}
 		return nil
 	}
 	return cli.Confirm(o.IOStreams, o.isTerminal(), o.Yes || o.Confirm == name, name, "tear down "+o.instance.String())
+}
+
+// protection says why the teardown needs --confirm, if it does.
+func (o *Options) protection() (string, bool) {
+	if o.config.Protected(o.Env) {
+		return fmt.Sprintf("environment %q is protected", o.Env), true
+	}
+	if env, ok := o.config.ProtectedContext(o.kubeContext); ok {
+		return fmt.Sprintf("context %q belongs to the protected environment %q", o.kubeContext, env), true
+	}
+	return "", false
+}
+
+// warnDeleteClasses warns when a claim's StorageClass would give a
+// re-created PVC a PV with policy Delete: the next teardown would refuse, or
+// lose the data if forced.
+func (o *Options) warnDeleteClasses(ctx context.Context, c *kube.Clients, p *teardown.Plan) {
+	seen := map[string]bool{}
+	for _, v := range p.Volumes {
+		if !v.Current() || v.StorageClass == "" || seen[v.StorageClass] {
+			continue
+		}
+		seen[v.StorageClass] = true
+		sc, err := c.Typed.StorageV1().StorageClasses().Get(ctx, v.StorageClass, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		if sc.ReclaimPolicy == nil || *sc.ReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
+			fmt.Fprintf(o.ErrOut, "Warning: StorageClass %s gives new PVs reclaim policy Delete: the data of PVs it provisions goes with their claim; use a Retain class for QxSMS volumes\n", sc.Name)
+		}
+	}
 }
 
 func (o *Options) printPlan(p *teardown.Plan) {
@@ -199,26 +230,33 @@ func (o *Options) printPlan(p *teardown.Plan) {
 		fmt.Fprintf(o.Out, "  namespace/%s\n", p.Instance.Namespace())
 	}
 	fmt.Fprintln(o.Out, "\nVolumes (the PVCs go with the namespace; Retain keeps each PV and its data):")
-	printVolumes(o.Out, p.Volumes)
+	printVolumes(o.Out, p.Volumes, time.Now())
 	fmt.Fprintln(o.Out)
 }
 
-func printVolumes(out io.Writer, vols []volumes.Volume) {
+func printVolumes(out io.Writer, vols []volumes.Volume, now time.Time) {
 	w := printers.GetNewTabWriter(out)
 	defer w.Flush()
-	fmt.Fprintln(w, "  PVC\tVOLUME\tSTATUS\tRECLAIM POLICY\tNFS")
+	fmt.Fprintln(w, "  PVC\tVOLUME\tSTATUS\tRECLAIM POLICY\tRELEASED\tNFS")
 	for _, v := range vols {
-		policy, nfs := "-", "-"
+		policy, nfs, released := "-", "-", "-"
 		if v.PV != nil {
 			policy = string(v.PV.Spec.PersistentVolumeReclaimPolicy)
-			if v.PV.Status.Phase == corev1.VolumeReleased {
-				v.Status = "Released"
+			if !v.Current() || v.PV.Status.Phase == corev1.VolumeReleased {
+				v.Status = string(v.PV.Status.Phase)
+				released = "unknown"
 			}
+		}
+		if v.ReleasedAt != nil {
+			released = duration.HumanDuration(now.Sub(*v.ReleasedAt)) + " ago"
 		}
 		if v.Location != nil {
 			nfs = v.Location.Server + ":" + v.Location.Path
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", v.PVC, cli.Dash(v.PVName()), v.Status, policy, nfs)
+		if v.LocationErr != nil {
+			nfs = "unreadable: " + v.LocationErr.Error()
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", v.PVC, cli.Dash(v.PVName()), v.Status, policy, released, nfs)
 	}
 }
 
@@ -236,8 +274,8 @@ func (o *Options) printAftermath(ctx context.Context, c *kube.Clients, plan *tea
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	fmt.Fprintln(o.Out, "PersistentVolumes kept; their data stays on the NFS server:")
-	printVolumes(o.Out, vols)
+	fmt.Fprintln(o.Out, "PersistentVolumes kept (every generation, newest first); their data stays on the NFS server:")
+	printVolumes(o.Out, vols, time.Now())
 	fmt.Fprintf(o.Out, `
 Next:
   kubectl qxsms pvc-nfs-path %[1]s --rsync DEST   # copy the data back
@@ -249,7 +287,7 @@ Remove k8s/overlays/%[2]s/%[1]s from the config repo, or the next pipeline deplo
 
 func allReleased(vols []volumes.Volume) bool {
 	for _, v := range vols {
-		if v.PV != nil && v.PV.Status.Phase != corev1.VolumeReleased && v.PV.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
+		if v.PV != nil && v.PV.Status.Phase == corev1.VolumeBound && v.PV.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
 			return false
 		}
 	}

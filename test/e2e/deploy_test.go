@@ -135,7 +135,7 @@ func TestDeployContextGuard(t *testing.T) {
 	if namespaceExists(t, "qxsms-"+inst) {
 		t.Fatal("the guard refused, yet the namespace exists")
 	}
-	x.Qxsms("deploy", "staging", inst, "--allow-context-mismatch").Run().Success().StderrContains("Warning")
+	x.Qxsms("deploy", "staging", inst, "--allow-context-mismatch").Run().Success().StderrContains(`Warning: acting on environment "staging" in context "kwok-qxsms"`)
 }
 
 func TestDeployOutputFormats(t *testing.T) {

@@ -16,6 +16,9 @@ import (
 type configRepo struct {
 	t   *testing.T
 	Dir string // the k8s/ folder
+	// localIsProduction lists the local context for production too: only
+	// repos of production instances, since protection follows the context.
+	localIsProduction bool
 }
 
 // newConfigRepo copies k8s/base and k8s/cluster and makes one overlay per
@@ -30,7 +33,7 @@ func newConfigRepo(t *testing.T, envName string, instances ...string) *configRep
 			t.Fatal(err)
 		}
 	}
-	r := &configRepo{t: t, Dir: dir}
+	r := &configRepo{t: t, Dir: dir, localIsProduction: envName == "production"}
 	r.writeConfig("kwok-qxsms")
 	for _, inst := range instances {
 		r.addInstance(envName, inst)
@@ -51,7 +54,11 @@ func (r *configRepo) clone(t *testing.T) *configRepo {
 
 func (r *configRepo) writeConfig(contexts ...string) {
 	q := `["` + strings.Join(contexts, `","`) + `"]`
-	r.write("qxsms.yaml", fmt.Sprintf("environments:\n  development: {contexts: %s}\n  staging: {contexts: %s}\n  production: {contexts: %s, protected: true}\n", q, q, q))
+	prod := `["qxsms-prod"]`
+	if r.localIsProduction {
+		prod = q
+	}
+	r.write("qxsms.yaml", fmt.Sprintf("environments:\n  development: {contexts: %s}\n  staging: {contexts: %s}\n  production: {contexts: %s, protected: true}\n", q, q, prod))
 }
 
 func (r *configRepo) addInstance(envName, inst string) {
@@ -68,6 +75,9 @@ func (r *configRepo) addInstance(envName, inst string) {
 		s := strings.ReplaceAll(string(b), "pprd", inst)
 		s = strings.ReplaceAll(s, "environment: staging", "environment: "+envName)
 		s = strings.ReplaceAll(s, "QXSMS_ENVIRONMENT=staging", "QXSMS_ENVIRONMENT="+envName)
+		if envName == "production" { // protected: deploy refuses placeholder secrets there
+			s = strings.ReplaceAll(s, "=changeme-", "=e2e-real-")
+		}
 		r.write(filepath.Join("overlays", envName, inst, e.Name()), s)
 	}
 }

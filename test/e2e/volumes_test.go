@@ -48,8 +48,9 @@ func TestVolumesLifecycle(t *testing.T) {
 			t.Fatalf("%s: path %s has no directory on the data root: %v", pvc, r.Path, err)
 		}
 	}
+	media := before["qxsms-media"]
 	x.Qxsms("pvc-nfs-path", inst, "qxsms-media", "--rsync", "/backup/it's here", "--ssh-user", "ops").Run().Success().
-		StdoutContains("rsync -aHAX", "ops@nfs.qxsms.local:"+before["qxsms-media"].Path+"/", `'/backup/it'"'"'s here/qxsms-media/'`)
+		StdoutContains("rsync -aHAX -s", "ops@nfs.qxsms.local:"+media.Path+"/", `'/backup/it'"'"'s here/qxsms-media-`+media.Volume+`/'`)
 
 	x.Qxsms("teardown", "staging", inst, "--yes").Run().Success()
 
@@ -68,7 +69,9 @@ func TestVolumesLifecycle(t *testing.T) {
 		want = append(want, "persistentvolume/"+r.Volume)
 	}
 	sort.Strings(want)
-	if got := strings.Fields(listed.Stdout); strings.Join(got, " ") != strings.Join(want, " ") {
+	got := strings.Fields(listed.Stdout) // newest first
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("pv-released %s:\n got %v\nwant %v", inst, got, want)
 	}
 	x.Qxsms("pv-released", other).Run().Success().StderrContains("No Released PersistentVolumes found")
@@ -80,7 +83,10 @@ func TestVolumesLifecycle(t *testing.T) {
 	exportDir := t.TempDir()
 	x.Qxsms("pv-released", inst, "--export", exportDir).Run().Success()
 	exported, err := os.ReadFile(filepath.Join(exportDir, before["qxsms-data"].Volume+".yaml"))
-	if err != nil || strings.Contains(string(exported), "claimRef") || strings.Contains(string(exported), "resourceVersion") || !strings.Contains(string(exported), before["qxsms-data"].Path) {
+	// claimRef keeps the claim's namespace and name only: applied, the PV is
+	// reserved for that claim, not free for any PVC of its class.
+	if err != nil || !strings.Contains(string(exported), "claimRef") || !strings.Contains(string(exported), "name: qxsms-data") ||
+		strings.Contains(string(exported), "uid:") || strings.Contains(string(exported), "resourceVersion") || !strings.Contains(string(exported), before["qxsms-data"].Path) {
 		t.Fatalf("exported manifest is not clean (%v):\n%s", err, exported)
 	}
 	data := before["qxsms-data"]

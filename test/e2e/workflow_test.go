@@ -16,9 +16,11 @@ import (
 func TestNewInstanceThenDeploy(t *testing.T) {
 	src, fresh := uniqueName("e2e-src"), uniqueName("e2e-new")
 	repo := newConfigRepo(t, "staging", src)
+	repo.localIsProduction = true // the new instance is deployed to production here
+	repo.writeConfig("kwok-qxsms")
 	t.Cleanup(func() { cleanupInstances(t, fresh) })
 	x := NewTest(t).WithRoot(repo.Dir)
-	out := x.Qxsms("new", "production", fresh, "--from", "staging/"+src).Run().Success()
+	out := x.Qxsms("new", "production", fresh, "--from", "staging/"+src, "--generate-secrets").Run().Success()
 	out.StdoutContains("Created", "git checkout -b add-"+fresh, "production branch")
 	out.StderrContains("DEBUG=true in production")
 	kust := repo.read("overlays/production/" + fresh + "/kustomization.yml")
@@ -26,6 +28,8 @@ func TestNewInstanceThenDeploy(t *testing.T) {
 		t.Fatalf("scaffolded kustomization still ties to %s:\n%s", src, kust)
 	}
 	x.Qxsms("new", "production", fresh, "--from", src).Run().Failure().StderrContains("already exists")
+	// production is protected: the real secrets go where the pipeline would write them from SECRETS_PRODUCTION_*.
+	repo.write("overlays/production/"+fresh+"/secrets.env", repo.read("overlays/production/"+fresh+"/secrets.generated.env"))
 	x.Qxsms("deploy", "production", fresh, "--wait").Run().Success().StdoutContains("16 created")
 	x.Kubectl("get", "ingress", "qxsms", "-n", "qxsms-"+fresh, "-o", "jsonpath={.spec.rules[0].host}").Run().Success().
 		StdoutContains(fresh + ".qxsms.example.org")

@@ -87,6 +87,59 @@ func Guard(repo *overlays.Repo, env, kubeContext string, allowMismatch bool, war
 	return cfg, nil
 }
 
+// Target is the cluster a command talks to once every kubectl flag is
+// applied: the kube context, and the API server URL, which --server or
+// --cluster may point away from the context's own cluster.
+type Target struct {
+	Context string
+	// Server is the effective API server URL.
+	Server string
+	// ContextServer is the server of the context's cluster in the kubeconfig.
+	ContextServer string
+}
+
+// ResolveTarget reads the effective context and server from kubectl's flags
+// and kubeconfig.
+func ResolveTarget(cmd *cobra.Command, f cmdutil.Factory) (Target, error) {
+	kubeContext, err := CurrentContext(cmd, f)
+	if err != nil {
+		return Target{}, err
+	}
+	cfg, err := f.ToRESTConfig()
+	if err != nil {
+		return Target{}, err
+	}
+	t := Target{Context: kubeContext, Server: cfg.Host}
+	if raw, err := f.ToRawKubeConfigLoader().RawConfig(); err == nil {
+		if c, ok := raw.Contexts[kubeContext]; ok {
+			if cluster, ok := raw.Clusters[c.Cluster]; ok {
+				t.ContextServer = cluster.Server
+			}
+		}
+	}
+	return t, nil
+}
+
+// GuardTarget is Guard, and then checks that the connection goes to the
+// context's own cluster or a server k8s/qxsms.yaml lists for env: flags that
+// point an allowed context at another server are refused.
+func GuardTarget(repo *overlays.Repo, env string, t Target, allowMismatch bool, warn io.Writer) (*overlays.Config, error) {
+	cfg, err := Guard(repo, env, t.Context, allowMismatch, warn)
+	if err != nil || cfg.Path == "" {
+		return cfg, err
+	}
+	err = cfg.CheckServer(env, t.Context, t.Server, t.ContextServer)
+	var mismatch *overlays.ContextMismatchError
+	if allowMismatch && errors.As(err, &mismatch) {
+		fmt.Fprintf(warn, "Warning: acting on environment %q through server %s, which %s does not allow (--allow-context-mismatch)\n", env, t.Server, cfg.Path)
+		return cfg, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 // AddAllowMismatchFlag adds the deliberate override of the context guard.
 func AddAllowMismatchFlag(cmd *cobra.Command, allow *bool) {
 	cmd.Flags().BoolVar(allow, "allow-context-mismatch", false, "Proceed although k8s/qxsms.yaml does not allow the active kube context for this environment.")
