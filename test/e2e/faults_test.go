@@ -91,7 +91,17 @@ func TestFaultAPIServerKilledMidDeploy(t *testing.T) {
 	})
 
 	deploy := x.Qxsms("deploy", "staging", "--parallel", "2", "--request-timeout", "5s").Start()
-	time.Sleep(700 * time.Millisecond)
+	// Mid deploy: once the first instance's namespace exists, not after a
+	// fixed delay that a slower start (building, checking) would outlast.
+	eventually(t, 60*time.Second, "the deploy's first namespace", func() error {
+		out := x.Kubectl("get", "namespaces", "-o", "name").Run().Stdout
+		for _, n := range names {
+			if strings.Contains(out, "namespace/qxsms-"+n+"\n") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no namespace yet")
+	})
 	a.kill()
 	start := time.Now()
 	deploy.Wait()
@@ -120,7 +130,7 @@ func TestFaultAPIServerKilledMidDeploy(t *testing.T) {
 	x.Qxsms("deploy", "staging", "--wait").Run().Success()
 	// The same state as a clean deploy: nothing left to change.
 	x.Qxsms("deploy", "staging", "--diff").Run().ExitCode(0)
-	record("Faults", fmt.Sprintf("kube-apiserver killed (SIGKILL) 0.7 s into a deploy of %d instances", len(names)),
+	record("Faults", fmt.Sprintf("kube-apiserver killed (SIGKILL) once a deploy of %d instances created its first namespace", len(names)),
 		fmt.Sprintf("exit %d after %s, %d incomplete instances named; after a restart the re-run converged (`--diff` exit 0)",
 			deploy.Code, time.Since(start).Round(100*time.Millisecond), named))
 }
@@ -204,8 +214,8 @@ func TestConcurrentDeploysConverge(t *testing.T) {
 	second.Wait().Success()
 	x.Qxsms("deploy", "staging", "--diff").Run().ExitCode(0)
 	for _, inst := range []string{a, b} {
-		if n := len(identities(t, "qxsms-"+inst)); n != 17 {
-			t.Errorf("%s: %d objects after two concurrent deploys, want 17 (15 applied, the inventory, kube-root-ca.crt)", inst, n)
+		if ids := identities(t, "qxsms-"+inst); len(ids) != 17 {
+			t.Errorf("%s: %d objects after two concurrent deploys, want 17 (15 applied, the inventory, kube-root-ca.crt): %v", inst, len(ids), ids)
 		}
 	}
 	record("Concurrency", "two `deploy staging` of the same 2 instances at once", "both exit 0; then `--diff` exit 0 and the same objects per instance as after one deploy")
