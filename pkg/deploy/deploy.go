@@ -171,8 +171,9 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 	if r.Err = d.applyNamespace(ctx, p, st, r); r.Err != nil {
 		return r
 	}
-	inv := newInventory(d, p, st)
+	var inv *inventory
 	if !d.dryRun() {
+		inv = newInventory(d, p, st)
 		if r.Err = inv.beforeApply(ctx); r.Err != nil {
 			return r
 		}

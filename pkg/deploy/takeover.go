@@ -70,10 +70,8 @@ func takesOver(e metav1.ManagedFieldsEntry) bool {
 // are, rather than losing its owner. The restartedAt annotation stays with
 // whoever wrote it: a deploy must not undo a restart.
 func prepareTakeover(entries []metav1.ManagedFieldsEntry, manager, apiVersion string) ([]metav1.ManagedFieldsEntry, sets.Set[string], error) {
-	for _, e := range entries {
-		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-			apiVersion = e.APIVersion
-		}
+	if e := ownEntry(entries, manager); e != nil {
+		apiVersion = e.APIVersion
 	}
 	out := make([]metav1.ManagedFieldsEntry, 0, len(entries)+1)
 	names := sets.New[string]()
@@ -269,20 +267,26 @@ func unionOf(entries []metav1.ManagedFieldsEntry, include func(manager string) b
 
 // ownedFields is the set manager applied, empty when it applied nothing.
 func ownedFields(o *unstructured.Unstructured, manager string) (*fieldpath.Set, error) {
-	for _, e := range o.GetManagedFields() {
-		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-			return fieldSet(e)
-		}
+	if e := ownEntry(o.GetManagedFields(), manager); e != nil {
+		return fieldSet(*e)
 	}
 	return &fieldpath.Set{}, nil
 }
 
+// ownEntry is manager's Apply entry of the main resource, or nil.
+func ownEntry(entries []metav1.ManagedFieldsEntry, manager string) *metav1.ManagedFieldsEntry {
+	for i, e := range entries {
+		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
+			return &entries[i]
+		}
+	}
+	return nil
+}
+
 // ownedTime is when manager's apply last changed the object.
 func ownedTime(o *unstructured.Unstructured, manager string) *metav1.Time {
-	for _, e := range o.GetManagedFields() {
-		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-			return e.Time
-		}
+	if e := ownEntry(o.GetManagedFields(), manager); e != nil {
+		return e.Time
 	}
 	return nil
 }
