@@ -23,16 +23,16 @@ RELEASE_URL ?= https://gitlab.com/qxsms/kubectl-qxsms/-/releases/$(VERSION)/down
 # manifest are reproducible from any checkout of the same version.
 DIST_LDFLAGS := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=release
 
-.PHONY: all build unit fuzz e2e test lint vulncheck demo cluster-up cluster-down tools bench dist validate-krew-manifest clean
+.PHONY: all build unit fuzz e2e test lint vulncheck demo cluster-up cluster-down tools bench dist validate-krew-manifest clean image gitlab-ci-local
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kubectl-qxsms
 
-## Unit tests: fakes and in-memory kustomize, no cluster.
+## Unit tests: fakes and in-memory kustomize, no cluster; the coverage of each package.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -cover ./...
 	cd hack && $(GO) test -count=1 ./...
 
 ## Fuzzing, bounded: name validation, overlay discovery, NFS volumeHandle parsing.
@@ -57,6 +57,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) test -count=1 ./internal/layers
 	cd hack && $(GO) vet ./...
 	@sc=$$(hack/check-tools.sh staticcheck) && set -x && \
 	  $$sc ./... && $$sc -tags e2e ./test/... && cd hack && $$sc ./...
@@ -70,13 +71,21 @@ BENCH_INSTANCES ?= 50
 BENCH_RESTARTS ?= 20
 BENCH_PVS ?= 5000
 BENCH_REPEAT ?= 3
+# Round-trip times (ms) between the clients and the API server, through a
+# latency proxy (0: direct); the scaling rows' instance counts, and the RTTs
+# they run at. Scaling at RTT 0 too (BENCH_SCALE_RTT=0,20) adds about 6
+# minutes to a run of about 40, mostly the namespaces' deletion at the end.
+BENCH_RTT ?= 0,20,50
+BENCH_SCALE ?= 10,50,150
+BENCH_SCALE_RTT ?= 20
 BENCH_OUT ?= $(CURDIR)/BENCHMARKS.md
 
 ## Benchmarks against the kubectl workflow, same run, same cluster: writes BENCHMARKS.md.
 bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
 		-kubeconfig $(CURDIR)/.cluster/kubeconfig -cluster-dir $(CURDIR)/.cluster -out $(BENCH_OUT) \
-		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT)
+		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT) \
+		-rtt $(BENCH_RTT) -scale $(BENCH_SCALE) -scale-rtt $(BENCH_SCALE_RTT)
 	@{ printf '\n## Go benchmarks (client-side hot paths)\n\n```\n'; \
 	   $(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./k8s ./pkg/volumes | grep -E '^Benchmark'; \
 	   printf '```\n'; } >> $(BENCH_OUT)
@@ -90,6 +99,22 @@ dist:
 	    -o dist/bin/$$os-$$arch/kubectl-qxsms$$ext ./cmd/kubectl-qxsms || exit 1; done
 	cd hack && $(GO) run ./dist -version $(VERSION) -dir $(CURDIR)/dist -root $(CURDIR) \
 		-url '$(RELEASE_URL)' -manifest $(CURDIR)/krew-manifest.yaml
+
+## The CI image k8s/gitlab-ci.yml runs: kubectl, kubectl-qxsms and busybox, for linux/amd64
+## and linux/arm64, as an OCI image layout tarball, built without a Docker daemon and
+## reproducibly (hack/image). Pushing it: RELEASING.md.
+IMAGE := dist/kubectl-qxsms_$(VERSION)_image.oci.tar
+image:
+	@for arch in amd64 arm64; do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(DIST_LDFLAGS)" \
+	    -o dist/bin/linux-$$arch/kubectl-qxsms ./cmd/kubectl-qxsms || exit 1; done
+	inputs=$$(hack/image/inputs.sh amd64 arm64) && cd hack && $(GO) run ./image -inputs "$$inputs" \
+		-bin-dir $(CURDIR)/dist/bin -version $(VERSION) -template $(CURDIR)/k8s/gitlab-ci.yml -out $(CURDIR)/$(IMAGE) -layer-cache "$$inputs/layers" \
+		-revision "$$(git rev-parse HEAD 2>/dev/null || echo unknown)" -created "$$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+
+## gitlab-ci-local, the e2e suite's GitLab CI implementation, from hack/gitlab-ci-local's lockfile.
+gitlab-ci-local:
+	hack/gitlab-ci-local/install.sh
 
 ## krew's own validator, built from sigs.k8s.io/krew; it wants the file named after the plugin.
 validate-krew-manifest:

@@ -4,7 +4,6 @@ package k8s
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +13,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/redact"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden renders under testdata/")
 
 func allInstances(t *testing.T) []overlays.Instance {
 	t.Helper()
@@ -61,22 +59,7 @@ func TestOverlaysRenderGolden(t *testing.T) {
 				buf.WriteString("---\n")
 				buf.Write(b)
 			}
-			golden := filepath.Join("testdata", inst.Env+"-"+inst.Name+".golden.yaml")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run `go test ./k8s -update` to create it)", err)
-			}
-			if !bytes.Equal(want, buf.Bytes()) {
-				t.Errorf("render of %s differs from %s; if intended, run `go test ./k8s -update` and review the diff", inst, golden)
-			}
+			testutil.Golden(t, inst.Env+"-"+inst.Name, buf.String())
 		})
 	}
 }

@@ -63,7 +63,7 @@ func TestBadInputBeforeAnyCluster(t *testing.T) {
 		want string
 	}{
 		{[]string{"deploy"}, "requires at least 1 arg"},
-		{[]string{"deploy", "staging", "--parallel", "0", "--root", "../k8s"}, "--parallel must be at least 1"},
+		{[]string{"deploy", "staging", "--parallel", "-1", "--root", "../k8s"}, "--parallel must be 0 (all at once) or more"},
 		{[]string{"deploy", "staging", "--diff", "--dry-run=server", "--root", "../k8s"}, "--diff and --dry-run cannot be combined"},
 		{[]string{"deploy", "staging", "--diff", "-o", "json", "--root", "../k8s"}, "--diff and --output cannot be combined"},
 		{[]string{"deploy", "staging", "-o", "wide", "--root", "../k8s"}, `--output "wide" is not supported`},

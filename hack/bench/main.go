@@ -1,37 +1,73 @@
 // Command bench compares kubectl-qxsms with the kubectl workflow it replaces,
 // in one run, on the local cluster, and writes BENCHMARKS.md. Every scenario
-// uses fresh namespaces, and reports ratios measured side by side.
+// uses fresh namespaces, and reports ratios measured side by side. Both
+// clients reach the API server directly (RTT 0) and through a proxy that adds
+// a network's round-trip time, as from a CI runner; the controllers always
+// talk to it directly, as in a real cluster.
 package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 )
 
 type config struct {
 	repoRoot, tools, pluginDir, kubeconfig, clusterDir, out string
 	instances, restarts, pvs, repeat                        int
-	env                                                     []string
-	controlPlane                                            controlPlane
+	// rtts are the networks measured; scale the instance counts of the
+	// scaling rows, measured at the RTTs in scaleRTTs.
+	rtts, scaleRTTs []time.Duration
+	scale           []int
+}
+
+// bench is one run's state.
+type bench struct {
+	config
+	runID        string
+	env          []string // the direct link's, for setup and settling
+	controlPlane controlPlane
+	client       kubernetes.Interface
+	links        []*link
+	// parallel is kubectl qxsms deploy's default --parallel, 0 if unknown.
+	parallel int
+	start    time.Time
+}
+
+// say reports progress, with the time since the start: the run is long.
+func (b *bench) say(format string, args ...any) {
+	el := time.Since(b.start).Round(time.Second)
+	fmt.Fprintf(os.Stderr, "bench: [%02d:%02d] %s\n", int(el.Minutes()), int(el.Seconds())%60, fmt.Sprintf(format, args...))
+}
+
+// link is one way for the clients to reach the API server: directly, or
+// through a latency proxy with its own kubeconfig.
+type link struct {
+	rtt   time.Duration
+	env   []string
+	proxy *latencyProxy
+}
+
+func (l *link) String() string { return fmt.Sprintf("RTT %s", fmtRTT(l.rtt)) }
+
+func fmtRTT(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
 // measurement is one command's cost, or a loop's.
@@ -39,17 +75,27 @@ type measurement struct {
 	wall     time.Duration
 	maxRSSKB int64
 	requests int
+	// rounds is the longest chain of API requests one after the other, from
+	// client-go's request log (-v=6): the round trips the client waits for.
+	// instanceRounds is the same for each instance's requests alone
+	// (those in its namespace), procRounds for the rest (discovery, checks).
+	rounds, procRounds int
+	instanceRounds     map[string]int
 	// CPU time of the client process(es), and of the local control plane
 	// while they ran: on this one machine both share the same cores.
 	clientCPU, serverCPU time.Duration
+	processes            int
 }
 
 // add accumulates one run of a loop.
 func (m *measurement) add(o measurement) {
 	m.wall += o.wall
 	m.requests += o.requests
+	m.rounds += o.rounds
+	m.procRounds += o.procRounds
 	m.maxRSSKB = max(m.maxRSSKB, o.maxRSSKB)
 	m.clientCPU += o.clientCPU
+	m.processes += o.processes
 }
 
 // busy is the share of the machine's cores the run kept busy.
@@ -57,17 +103,30 @@ func (m measurement) busy() float64 {
 	return float64(m.clientCPU+m.serverCPU) / float64(m.wall) / float64(runtime.NumCPU())
 }
 
+type scenarioKind int
+
+const (
+	fresh scenarioKind = iota
+	unchanged
+	restart
+	listPVs
+)
+
 type row struct {
-	scenario, qxsmsCmd, kubectlCmd string
-	qxsms, kubectl                 measurement
-	objects                        int
-	target                         string
-	// API requests per applied object, 0 when not counted.
-	qxsmsRequests, kubectlRequests float64
+	kind                 scenarioKind
+	scenario             string
+	rtt                  time.Duration
+	instances, objects   int
+	qxsmsCmd, kubectlCmd string
+	qxsms, kubectl       measurement
+	// hasKubectl is false for the scaling rows measured on kubectl-qxsms alone.
+	hasKubectl bool
+	target     string
 }
 
 func main() {
 	c := config{}
+	var rtts, scaleRTTs, scale string
 	flag.StringVar(&c.repoRoot, "repo", "", "the kubectl-qxsms checkout")
 	flag.StringVar(&c.tools, "tools", "", "directory holding kubectl")
 	flag.StringVar(&c.pluginDir, "plugin-dir", "", "directory holding kubectl-qxsms")
@@ -78,27 +137,72 @@ func main() {
 	flag.IntVar(&c.restarts, "restarts", 20, "instances restarted per side")
 	flag.IntVar(&c.pvs, "pvs", 5000, "Released PVs listed")
 	flag.IntVar(&c.repeat, "repeat", 3, "repetitions of the listing benchmark (median)")
+	flag.StringVar(&rtts, "rtt", "0,20,50", "round-trip times between the clients and the API server, in ms (0: direct)")
+	flag.StringVar(&scale, "scale", "10,50,150", "instance counts of the scaling rows (kubectl's loop only up to -instances)")
+	flag.StringVar(&scaleRTTs, "scale-rtt", "20", "round-trip times, in ms, at which the scaling rows run")
 	flag.Parse()
-	if err := run(c); err != nil {
+	var err error
+	if c.rtts, err = parseRTTs(rtts); err == nil {
+		if c.scaleRTTs, err = parseRTTs(scaleRTTs); err == nil {
+			c.scale, err = parseInts(scale)
+		}
+	}
+	if err == nil {
+		err = run(c)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: want a comma-separated list of non-negative integers", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseRTTs reads milliseconds ("0,20,50"), sorted and without duplicates.
+func parseRTTs(s string) ([]time.Duration, error) {
+	ms, err := parseInts(s)
+	if err != nil {
+		return nil, fmt.Errorf("round-trip times %w (milliseconds, e.g. 0,20,50)", err)
+	}
+	slices.Sort(ms)
+	var out []time.Duration
+	for _, m := range slices.Compact(ms) {
+		out = append(out, time.Duration(m)*time.Millisecond)
+	}
+	return out, nil
+}
+
 func run(c config) error {
+	if len(c.rtts) == 0 {
+		return fmt.Errorf("no round-trip time to measure: set -rtt (BENCH_RTT), e.g. 0,20,50")
+	}
+	b := &bench{config: c, start: time.Now(), runID: fmt.Sprintf("%04x", time.Now().UnixNano()&0xffff)}
 	cache, err := os.MkdirTemp("", "qxsms-bench-cache-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(cache)
-	c.env = append(os.Environ(),
+	b.env = append(os.Environ(),
 		"PATH="+c.pluginDir+":"+c.tools+":"+os.Getenv("PATH"),
 		"KUBECONFIG="+c.kubeconfig,
 		"KUBECACHEDIR="+cache)
-	if c.clusterDir == "" {
-		c.clusterDir = filepath.Dir(c.kubeconfig)
+	if b.clusterDir == "" {
+		b.clusterDir = filepath.Dir(c.kubeconfig)
 	}
-	if c.controlPlane, err = findControlPlane(c.clusterDir); err != nil {
+	if b.controlPlane, err = findControlPlane(b.clusterDir); err != nil {
 		return err
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
@@ -106,203 +210,143 @@ func run(c config) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
-	client := kubernetes.NewForConfigOrDie(cfg)
-	ctx := context.Background()
-	runID := fmt.Sprintf("%04x", time.Now().UnixNano()&0xffff)
-	// Warm the discovery cache both sides share, so neither pays it alone.
-	if _, err := c.cmd("kubectl", "api-resources"); err != nil {
-		return err
+	b.client = kubernetes.NewForConfigOrDie(cfg)
+	b.parallel = b.deployParallel()
+
+	// One link per RTT, plus one for counting rounds if only RTT 0 is
+	// measured: at 0 ms, requests sent together may not overlap in the log.
+	rtts := c.rtts
+	if countRTT := c.rtts[len(c.rtts)-1]; countRTT == 0 {
+		rtts = append(rtts, 20*time.Millisecond)
 	}
+	for _, rtt := range rtts {
+		l, err := b.newLink(rtt, cache)
+		if err != nil {
+			return err
+		}
+		defer l.close()
+		b.links = append(b.links, l)
+	}
+	defer b.cleanup()
 
 	var rows []row
-	perInstance := 16
-	defer cleanup(c, runID)
-
-	// 1. A fresh deploy of N instances, and 2. the unchanged redeploy.
-	qRepo, qNames, err := makeRepo(c, "bq"+runID, c.instances)
+	paused, err := b.pausedDeploy()
 	if err != nil {
 		return err
 	}
-	kRepo, kNames, err := makeRepo(c, "bk"+runID, c.instances)
-	if err != nil {
-		return err
-	}
-	loop := func(repo string, names []string, verbose bool) func() (measurement, error) {
-		return func() (measurement, error) {
-			var total measurement
-			for _, n := range names {
-				args := []string{"apply", "-k", filepath.Join(repo, "overlays", "staging", n)}
-				if verbose {
-					args = append(args, "-v=6")
-				}
-				m, err := c.measure("kubectl", args...)
-				if err != nil {
-					return total, err
-				}
-				total.add(m)
-			}
-			return total, nil
-		}
-	}
-	qxsmsDeploy := func(repo string, verbose bool) func() (measurement, error) {
-		return func() (measurement, error) {
-			args := []string{"qxsms", "deploy", "staging", "--root", repo}
-			if verbose {
-				args = append(args, "-v=6")
-			}
-			return c.measure("kubectl", args...)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "bench: fresh deploy of %d instances each side\n", c.instances)
-	r, err := side(c, "deploy, fresh namespaces", qxsmsDeploy(qRepo, false), loop(kRepo, kNames, false))
-	if err != nil {
-		return err
-	}
-	r.qxsmsCmd = fmt.Sprintf("kubectl qxsms deploy staging  (%d instances)", c.instances)
-	r.kubectlCmd = fmt.Sprintf("for d in k8s/overlays/staging/*; do kubectl apply -k $d; done  (%d instances)", c.instances)
-	r.objects, r.target = c.instances*perInstance, ">= 10x"
-	rows = append(rows, r)
-
-	// The same fresh deploy with the controllers paused: the control plane's
-	// CPU is then the cost of kubectl-qxsms's own requests alone, and the
-	// difference with the run above is the controllers' reaction to them.
-	fmt.Fprintf(os.Stderr, "bench: fresh deploy of %d instances, controllers paused\n", c.instances)
-	pRepo, _, err := makeRepo(c, "bp"+runID, c.instances)
-	if err != nil {
-		return err
-	}
-	paused, err := c.sample(func() (measurement, error) {
-		resume := c.controlPlane.pauseControllers()
-		defer resume()
-		return qxsmsDeploy(pRepo, false)()
-	})
-	if err != nil {
-		return fmt.Errorf("deploy with the controllers paused: %w", err)
-	}
-
-	// Let both sides' rollouts finish, so the next scenario does not compete
-	// with the controllers still starting the pods of this one.
-	settle := func() error {
-		for _, repo := range []string{qRepo, kRepo} {
-			if _, err := c.cmd("kubectl", "qxsms", "deploy", "staging", "--root", repo, "--wait", "--timeout", "5m"); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := settle(); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "bench: unchanged redeploy\n")
-	r, err = side(c, "redeploy, unchanged", qxsmsDeploy(qRepo, false), loop(kRepo, kNames, false))
-	if err != nil {
-		return err
-	}
-	r.qxsmsCmd, r.kubectlCmd = rows[0].qxsmsCmd, rows[0].kubectlCmd
-	r.objects, r.target = c.instances*perInstance, ">= 10x"
-	rows = append(rows, r)
-
-	// API requests per object, counted from client-go's request log (-v=6),
-	// in separate runs so logging does not weigh on the timings above.
-	fmt.Fprintf(os.Stderr, "bench: counting API requests\n")
-	small := min(5, c.instances)
-	qSmall, _, err := makeRepo(c, "rq"+runID, small)
-	if err != nil {
-		return err
-	}
-	kSmall, kSmallNames, err := makeRepo(c, "rk"+runID, small)
-	if err != nil {
-		return err
-	}
-	for i, label := range []string{"fresh", "unchanged"} {
-		qm, err := qxsmsDeploy(qSmall, true)()
+	for _, l := range b.links[:len(c.rtts)] {
+		r, ds, err := b.deployScenarios(l)
 		if err != nil {
 			return err
 		}
-		km, err := loop(kSmall, kSmallNames, true)()
+		rows = append(rows, r...)
+		rr, err := b.restartScenario(l, ds)
 		if err != nil {
 			return err
 		}
-		objects := float64(small * perInstance)
-		rows[i].qxsmsRequests, rows[i].kubectlRequests = float64(qm.requests)/objects, float64(km.requests)/objects
-		fmt.Fprintf(os.Stderr, "bench: %s deploy of %d instances: %d requests (qxsms) vs %d (kubectl)\n", label, small, qm.requests, km.requests)
+		rows = append(rows, rr)
 	}
-
-	// 3. Restart and wait.
-	n := min(c.restarts, c.instances)
-	fmt.Fprintf(os.Stderr, "bench: restart --wait of %d instances each side\n", n)
-	if err := settle(); err != nil {
-		return err
-	}
-	r, err = side(c, fmt.Sprintf("restart and wait, %d instances x 2 Deployments", n),
-		func() (measurement, error) {
-			return c.measure("kubectl", append([]string{"qxsms", "restart", "--wait", "--timeout", "5m"}, qNames[:n]...)...)
-		},
-		func() (measurement, error) {
-			var total measurement
-			for _, inst := range kNames[:n] {
-				for _, d := range []string{"qxsms", "worker"} {
-					for _, args := range [][]string{
-						{"rollout", "restart", "-n", "qxsms-" + inst, "deployment/" + d},
-						{"rollout", "status", "-n", "qxsms-" + inst, "deployment/" + d, "--timeout=5m"},
-					} {
-						m, err := c.measure("kubectl", args...)
-						if err != nil {
-							return total, err
-						}
-						total.add(m)
-					}
-				}
-			}
-			return total, nil
-		})
+	counts, err := b.countRequests(b.links[len(b.links)-1])
 	if err != nil {
 		return err
 	}
-	r.qxsmsCmd = fmt.Sprintf("kubectl qxsms restart INSTANCE x%d --wait", n)
-	r.kubectlCmd = "per Deployment: kubectl rollout restart + kubectl rollout status"
-	r.objects, r.target = 2*n, ">= 5x"
-	rows = append(rows, r)
-
-	// 4. Listing Released PVs among many.
-	fmt.Fprintf(os.Stderr, "bench: creating %d Released PVs\n", c.pvs)
-	if err := createReleasedPVs(ctx, client, runID, c.pvs); err != nil {
+	r, err := b.listReleasedPVs()
+	if err != nil {
 		return err
 	}
-	var qs, ks []measurement
-	for i := 0; i < c.repeat; i++ {
-		q, k, err := c.pair(func() (measurement, error) { return c.measure("kubectl", "qxsms", "pv-released") },
-			func() (measurement, error) { return c.measure("kubectl", "get", "pv") })
-		if err != nil {
-			return err
-		}
-		qs, ks = append(qs, q), append(ks, k)
-	}
-	rows = append(rows, row{
-		scenario: fmt.Sprintf("list Released PVs among %d (median of %d)", c.pvs, c.repeat),
-		qxsmsCmd: "kubectl qxsms pv-released", kubectlCmd: "kubectl get pv",
-		qxsms: median(qs), kubectl: median(ks), objects: c.pvs, target: "time ratio <= 1.0, lower peak memory",
-	})
-	return writeReport(c, rows, paused)
+	rows = append(rows, r)
+	return b.writeReport(rows, paused, counts)
 }
 
-// side measures both commands of a scenario.
-func side(c config, scenario string, qxsms, kubectl func() (measurement, error)) (row, error) {
-	q, k, err := c.pair(qxsms, kubectl)
-	if err != nil {
-		return row{}, fmt.Errorf("%s, %w", scenario, err)
+// newLink gives the clients a way to the API server at rtt: a kubeconfig
+// with the same CA and credentials, its server URL pointing at a proxy.
+// Each link warms its own discovery cache (the cache is per server address),
+// so neither side pays it alone.
+func (b *bench) newLink(rtt time.Duration, cache string) (*link, error) {
+	l := &link{rtt: rtt, env: b.env}
+	if rtt > 0 {
+		kc, err := clientcmd.LoadFromFile(b.kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		for name, cluster := range kc.Clusters {
+			host, err := hostPort(cluster.Server)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s in %s: %w", name, b.kubeconfig, err)
+			}
+			p, err := startLatencyProxy(host, rtt)
+			if err != nil {
+				return nil, err
+			}
+			l.proxy = p // the local cluster's kubeconfig has one cluster
+			cluster.Server = "https://" + p.addr()
+		}
+		path := filepath.Join(cache, fmt.Sprintf("kubeconfig-rtt-%dms", rtt.Milliseconds()))
+		if err := clientcmd.WriteToFile(*kc, path); err != nil {
+			return nil, err
+		}
+		l.env = append(slices.Clone(b.env), "KUBECONFIG="+path)
 	}
-	return row{scenario: scenario, qxsms: q, kubectl: k}, nil
+	if _, err := b.cmd(l, "kubectl", "api-resources"); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
+
+func (l *link) close() {
+	if l.proxy != nil {
+		l.proxy.close()
+	}
+}
+
+func hostPort(server string) (string, error) {
+	rest, ok := strings.CutPrefix(server, "https://")
+	if !ok {
+		return "", fmt.Errorf("server %q: want an https:// URL", server)
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	return host, nil
+}
+
+// deployParallel reads deploy's default --parallel from its help, for the
+// lower bounds; 0 if it is not a number (e.g. adaptive).
+func (b *bench) deployParallel() int {
+	out, err := b.cmd(b.links0(), "kubectl", "qxsms", "deploy", "--help")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "--parallel="); ok {
+			n, _ := strconv.Atoi(strings.TrimRight(v, ":"))
+			return n
+		}
+		if strings.HasPrefix(line, "--parallel ") {
+			// "(0: all of them, up to N)": all at once, N at the most.
+			if _, d, ok := strings.Cut(line, "up to "); ok {
+				n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(d), ")."))
+				return n
+			}
+			if _, d, ok := strings.Cut(line, "(default "); ok {
+				n, _ := strconv.Atoi(strings.TrimSuffix(d, ")"))
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// links0 is the direct link, also before the links are made.
+func (b *bench) links0() *link { return &link{env: b.env} }
 
 // pair measures the kubectl baseline first, then kubectl-qxsms, each from a
 // quiet cluster, so neither pays for the controllers still busy with the other.
-func (c config) pair(qxsms, kubectl func() (measurement, error)) (measurement, measurement, error) {
-	k, err := c.sample(kubectl)
+func (b *bench) pair(qxsms, kubectl func() (measurement, error)) (measurement, measurement, error) {
+	k, err := b.sample(kubectl)
 	if err != nil {
 		return measurement{}, measurement{}, fmt.Errorf("kubectl: %w", err)
 	}
-	q, err := c.sample(qxsms)
+	q, err := b.sample(qxsms)
 	if err != nil {
 		return measurement{}, measurement{}, fmt.Errorf("qxsms: %w", err)
 	}
@@ -311,11 +355,11 @@ func (c config) pair(qxsms, kubectl func() (measurement, error)) (measurement, m
 
 // sample runs f once the control plane is quiet, adding the control plane's
 // CPU time while f ran.
-func (c config) sample(f func() (measurement, error)) (measurement, error) {
-	c.controlPlane.quiesce()
-	before := c.controlPlane.cpu()
+func (b *bench) sample(f func() (measurement, error)) (measurement, error) {
+	b.controlPlane.quiesce()
+	before := b.controlPlane.cpu()
 	m, err := f()
-	m.serverCPU = c.controlPlane.cpu() - before
+	m.serverCPU = b.controlPlane.cpu() - before
 	return m, err
 }
 
@@ -328,33 +372,33 @@ func median(ms []measurement) measurement {
 	return m
 }
 
-// requestLine matches client-go's -v=6 log of one API response.
-var requestLine = regexp.MustCompile(`"Response" verb="[A-Z]+" url="https?://`)
-
-// measure runs one command, returning its wall time, peak RSS and the API
-// requests client-go logged (with -v=6).
-func (c config) measure(name string, args ...string) (measurement, error) {
-	cmd := exec.Command(filepath.Join(c.tools, name), args...)
-	cmd.Env = c.env
+// measure runs one command, returning its wall time, CPU time, peak RSS and
+// the API requests client-go logged (with -v=6).
+func (b *bench) measure(l *link, name string, args ...string) (measurement, error) {
+	cmd := exec.Command(filepath.Join(b.tools, name), args...)
+	cmd.Env = l.env
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &bytes.Buffer{}, &stderr
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
 	if err != nil {
-		return measurement{}, fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(stderr.String()))
+		return measurement{}, fmt.Errorf("%s %s (%s): %w\n%s", name, strings.Join(args, " "), l, err, tail(stderr.String()))
 	}
-	m := measurement{wall: wall, requests: len(requestLine.FindAllString(stderr.String(), -1)),
+	m := measurement{wall: wall, processes: 1,
 		clientCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	reqs := parseRequestLog(stderr.String())
+	m.requests = len(reqs)
+	m.rounds, m.procRounds, m.instanceRounds = roundsOf(reqs)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.maxRSSKB = ru.Maxrss
 	}
 	return m, nil
 }
 
-func (c config) cmd(name string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(c.tools, name), args...)
-	cmd.Env = c.env
+func (b *bench) cmd(l *link, name string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(b.tools, name), args...)
+	cmd.Env = l.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, tail(string(out)))
@@ -367,216 +411,4 @@ func tail(s string) string {
 		return "..." + s[len(s)-2000:]
 	}
 	return s
-}
-
-// makeRepo generates a config repo with n staging instances named prefix-NN,
-// from the staging/pprd overlay, whose guard allows the local context.
-func makeRepo(c config, prefix string, n int) (string, []string, error) {
-	dir, err := os.MkdirTemp("", "qxsms-bench-repo-")
-	if err != nil {
-		return "", nil, err
-	}
-	k8s := filepath.Join(dir, "k8s")
-	if err := os.CopyFS(filepath.Join(k8s, "base"), os.DirFS(filepath.Join(c.repoRoot, "k8s", "base"))); err != nil {
-		return "", nil, err
-	}
-	if err := os.WriteFile(filepath.Join(k8s, "qxsms.yaml"), []byte("environments:\n  staging: {contexts: [kwok-qxsms]}\n"), 0o644); err != nil {
-		return "", nil, err
-	}
-	src := filepath.Join(c.repoRoot, "k8s", "overlays", "staging", "pprd")
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return "", nil, err
-	}
-	var names []string
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("%s-%02d", prefix, i)
-		names = append(names, name)
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				return "", nil, err
-			}
-			p := filepath.Join(k8s, "overlays", "staging", name, e.Name())
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return "", nil, err
-			}
-			if err := os.WriteFile(p, bytes.ReplaceAll(b, []byte("pprd"), []byte(name)), 0o644); err != nil {
-				return "", nil, err
-			}
-		}
-	}
-	return k8s, names, nil
-}
-
-const benchLabel = "qxsms.io/bench"
-
-// createReleasedPVs creates n PVs whose claim is gone, in phase Released.
-func createReleasedPVs(ctx context.Context, client kubernetes.Interface, runID string, n int) error {
-	jobs := make(chan int)
-	errs := make(chan error, 16)
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				name := fmt.Sprintf("bench-%s-%05d", runID, i)
-				pv := &corev1.PersistentVolume{
-					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{benchLabel: runID}},
-					Spec: corev1.PersistentVolumeSpec{
-						Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-						AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-						PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-						StorageClassName:              "nfs",
-						ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: fmt.Sprintf("qxsms-bench-%03d", i%100), Name: "data", UID: "00000000-0000-0000-0000-000000000001"},
-						PersistentVolumeSource:        corev1.PersistentVolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.qxsms.local", Path: "/srv/nfs/" + name}},
-					},
-				}
-				_, err := client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
-				if err == nil {
-					// The PV controller would get there too (the claim is gone);
-					// this is faster, and retries when it got there first.
-					err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-						cur, err := client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
-						if err != nil || cur.Status.Phase == corev1.VolumeReleased {
-							return err
-						}
-						cur.Status.Phase = corev1.VolumeReleased
-						_, err = client.CoreV1().PersistentVolumes().UpdateStatus(ctx, cur, metav1.UpdateOptions{})
-						return err
-					})
-				}
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return fmt.Errorf("creating PVs: %w", err)
-	default:
-		return nil
-	}
-}
-
-func cleanup(c config, runID string) {
-	fmt.Fprintf(os.Stderr, "bench: cleaning up\n")
-	_, _ = c.cmd("kubectl", "delete", "pv", "-l", benchLabel+"="+runID, "--wait=false")
-	out, _ := c.cmd("kubectl", "get", "namespaces", "-o", "name")
-	var victims []string
-	for _, ns := range strings.Fields(out) {
-		name := strings.TrimPrefix(ns, "namespace/")
-		for _, p := range []string{"bq", "bk", "bp", "rq", "rk"} {
-			if strings.HasPrefix(name, "qxsms-"+p+runID) {
-				victims = append(victims, name)
-			}
-		}
-	}
-	if len(victims) == 0 {
-		return
-	}
-	// Once the namespaces are gone their PVs are Released: delete those too.
-	_, _ = c.cmd("kubectl", append([]string{"delete", "namespace", "--timeout=3m"}, victims...)...)
-	out, _ = c.cmd("kubectl", "get", "pv", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.claimRef.namespace}{"\n"}{end}`)
-	gone := map[string]bool{}
-	for _, v := range victims {
-		gone[v] = true
-	}
-	var pvs []string
-	for _, line := range strings.Split(out, "\n") {
-		if name, ns, ok := strings.Cut(line, " "); ok && gone[ns] {
-			pvs = append(pvs, name)
-		}
-	}
-	if len(pvs) > 0 {
-		_, _ = c.cmd("kubectl", append([]string{"delete", "pv", "--wait=false"}, pvs...)...)
-	}
-}
-
-func ratio(k, q time.Duration) string {
-	if q <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1fx", float64(k)/float64(q))
-}
-
-// writeReport writes BENCHMARKS.md; paused is the fresh deploy with the
-// controllers paused.
-func writeReport(c config, rows []row, paused measurement) error {
-	var b strings.Builder
-	cpu := "unknown"
-	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		if m := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(info); m != nil {
-			cpu = string(m[1])
-		}
-	}
-	mem := "unknown"
-	if info, err := os.ReadFile("/proc/meminfo"); err == nil {
-		if m := regexp.MustCompile(`MemTotal:\s*(\d+) kB`).FindSubmatch(info); m != nil {
-			var kb int64
-			fmt.Sscan(string(m[1]), &kb)
-			mem = fmt.Sprintf("%.1f GiB", float64(kb)/1024/1024)
-		}
-	}
-	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (hack/bench) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Machine: %d CPUs (%s), %s memory, %s/%s, %s\n", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
-	fmt.Fprintf(&b, "- Cluster: the local control plane of `make cluster-up` (kube-apiserver, etcd, controller-manager, scheduler v1.37.2, kwok nodes), on the same machine\n")
-	fmt.Fprintf(&b, "- Baseline: the kubectl v1.37.2 built in hack/, measured in the same run, on the same cluster; fresh namespaces for every deploy scenario\n\n")
-	fmt.Fprintf(&b, "Ratios are kubectl time / kubectl-qxsms time (higher is better for kubectl-qxsms).\n\n")
-	fmt.Fprintf(&b, "| scenario | objects | kubectl-qxsms | kubectl | ratio | target | ceiling here | requests/object qxsms | requests/object kubectl | CPU qxsms | CPU kubectl | cores busy qxsms | cores busy kubectl | peak RSS qxsms | peak RSS kubectl |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	reqs := func(v float64) string {
-		if v == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", v)
-	}
-	cpuTime := func(m measurement) string {
-		return fmt.Sprintf("%.1fs + %.1fs", m.clientCPU.Seconds(), m.serverCPU.Seconds())
-	}
-	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | **%s** | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% | %d MiB | %d MiB |\n", r.scenario, r.objects,
-			r.qxsms.wall.Round(time.Millisecond), r.kubectl.wall.Round(time.Millisecond), ratio(r.kubectl.wall, r.qxsms.wall), r.target,
-			ratio(r.kubectl.wall, r.qxsms.serverCPU/time.Duration(runtime.NumCPU())),
-			reqs(r.qxsmsRequests), reqs(r.kubectlRequests), cpuTime(r.qxsms), cpuTime(r.kubectl),
-			100*r.qxsms.busy(), 100*r.kubectl.busy(), r.qxsms.maxRSSKB/1024, r.kubectl.maxRSSKB/1024)
-	}
-	fmt.Fprintf(&b, "\nCPU is the client's CPU time + the local control plane's during the run (etcd, kube-apiserver, "+
-		"controller-manager, scheduler, kwok, NFS provisioner: they share this machine's %d cores with the client). "+
-		"Cores busy is that total over wall time and cores: near 100%%, a run is bound by the machine, not by waiting. "+
-		"Ceiling here is the best ratio any client could reach on this machine: kubectl's time over the control plane's CPU "+
-		"during the kubectl-qxsms run spread over every core, that is, with a client costing nothing. "+
-		"Each side starts from a quiet control plane (under a fifth of a core for a second).\n", runtime.NumCPU())
-	fresh, cores := rows[0], time.Duration(runtime.NumCPU())
-	reaction := fresh.qxsms.serverCPU - paused.serverCPU
-	fmt.Fprintf(&b, "\nWhat bounds the fresh deploy: the same deploy with the controllers paused (SIGSTOP: controller-manager, scheduler, kwok, provisioner) "+
-		"took %s, with %.1fs of control-plane CPU: the cost of kubectl-qxsms's own requests. "+
-		"With the controllers running, the control plane spent %.1fs during the deploy: %.1fs of it is the controllers' reaction "+
-		"(replica sets, pods, bindings, volumes, endpoints, events), which any client's deploy triggers, on these same %d cores. "+
-		"Even with a client and requests costing nothing, that reaction alone bounds the ratio at %s here; "+
-		"without it, kubectl-qxsms would reach %s.\n",
-		paused.wall.Round(time.Millisecond), paused.serverCPU.Seconds(), fresh.qxsms.serverCPU.Seconds(), reaction.Seconds(), runtime.NumCPU(),
-		ratio(fresh.kubectl.wall, reaction/cores), ratio(fresh.kubectl.wall, paused.wall))
-	fmt.Fprintf(&b, "\n## Commands\n\n")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "- %s: `%s` vs `%s`\n", r.scenario, r.qxsmsCmd, r.kubectlCmd)
-	}
-	fmt.Fprint(&b, "\nPeak RSS is the largest single process (for loops, the largest of the kubectl runs). "+
-		fmt.Sprintf("Requests per object are counted from client-go's `-v=6` request log, discovery included, in separate deploys of %d fresh instances, then unchanged.\n", min(5, c.instances))+
-		"Reproduce: `make bench` (flags: BENCH_INSTANCES, BENCH_RESTARTS, BENCH_PVS).\n")
-	if err := os.WriteFile(c.out, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	fmt.Print(b.String())
-	return nil
 }

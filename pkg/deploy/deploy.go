@@ -8,9 +8,9 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -116,24 +116,21 @@ type Deployer struct {
 // finishes, from the deploying goroutine.
 func (d *Deployer) Run(ctx context.Context, plans []*Plan, done func(*InstanceResult)) []*InstanceResult {
 	results := make([]*InstanceResult, len(plans))
-	sem := make(chan struct{}, max(1, d.Options.Parallel))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, d.Options.Parallel))
 	for i, p := range plans {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			start := time.Now()
+		g.Go(func() error {
+			start := d.now()
 			r := d.deployInstance(ctx, p)
-			r.Duration = time.Since(start)
+			r.Duration = d.now().Sub(start)
 			results[i] = r
 			if done != nil {
 				done(r)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	return results
 }
 
@@ -149,7 +146,7 @@ func keyOf(o *unstructured.Unstructured) liveKey {
 }
 
 func (d *Deployer) dryRun() bool {
-	return d.Options.DryRun != DryRunNone || d.Options.Diff
+	return d.Options.DryRun != DryRunNone && d.Options.DryRun != "" || d.Options.Diff
 }
 
 // deployInstance runs one instance's stages: read what is live, refuse what
@@ -159,6 +156,11 @@ func (d *Deployer) dryRun() bool {
 // inventory's final record.
 func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult {
 	r := &InstanceResult{Instance: p.Instance}
+	waitCtx := ctx
+	if d.Options.finishApplies {
+		// An interrupt ends the wait, not an apply half done.
+		ctx = context.WithoutCancel(ctx)
+	}
 	st, err := d.readLive(ctx, p)
 	if err != nil {
 		r.Err = err
@@ -188,7 +190,7 @@ func (d *Deployer) deployInstance(ctx context.Context, p *Plan) *InstanceResult 
 
 	rolledOut := true
 	if d.Options.Wait && !d.dryRun() {
-		r.Waits = d.wait(ctx, p)
+		r.Waits = d.wait(waitCtx, p)
 		if r.Err = waitErrors(r.Waits); r.Err != nil {
 			rolledOut = false
 			if d.Options.Prune {
@@ -293,22 +295,21 @@ func (d *Deployer) now() time.Time {
 // before the workloads, so no pod starts against a missing reference.
 func (d *Deployer) applyAll(ctx context.Context, p *Plan, live map[liveKey]*unstructured.Unstructured, nsExists bool) []ObjectResult {
 	results := make([]ObjectResult, len(p.Objects))
-	sem := make(chan struct{}, max(1, d.Options.ObjectParallel))
 	for _, workloads := range []bool{false, true} {
-		var wg sync.WaitGroup
+		var g errgroup.Group
+		if d.Options.ObjectParallel > 0 {
+			g.SetLimit(d.Options.ObjectParallel)
+		}
 		for i, o := range p.Objects {
-			if isWorkload(o) != workloads {
+			if kube.IsWorkload(o.GroupVersionKind().GroupKind()) != workloads {
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
+			g.Go(func() error {
 				results[i] = d.applyOne(ctx, o, p.mappings[o], d.inVersion(ctx, p.mappings[o], live[keyOf(o)]), nsExists)
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
+		_ = g.Wait()
 	}
 	return results
 }
@@ -325,17 +326,6 @@ func (d *Deployer) inVersion(ctx context.Context, m *meta.RESTMapping, live *uns
 		return live
 	}
 	return fresh
-}
-
-// workloadKinds run pods.
-var workloadKinds = map[schema.GroupKind]bool{
-	{Group: "apps", Kind: "Deployment"}: true, {Group: "apps", Kind: "StatefulSet"}: true,
-	{Group: "apps", Kind: "DaemonSet"}: true, {Group: "batch", Kind: "Job"}: true,
-	{Group: "batch", Kind: "CronJob"}: true, {Kind: "Pod"}: true,
-}
-
-func isWorkload(o *unstructured.Unstructured) bool {
-	return workloadKinds[o.GroupVersionKind().GroupKind()]
 }
 
 // applyOne server-side applies obj, after taking over the hand-edit
@@ -386,9 +376,11 @@ func (d *Deployer) applyOne(ctx context.Context, obj *unstructured.Unstructured,
 		req = req.Param("dryRun", "All")
 	}
 	var status int
-	raw, err := req.Do(ctx).StatusCode(&status).Raw()
+	result := req.Do(ctx).StatusCode(&status)
+	raw, err := result.Raw()
 	if err != nil {
-		res.Action, res.Err = Failed, err
+		// Error() decodes the server's Status: its message says which field is wrong.
+		res.Action, res.Err = Failed, result.Error()
 		return res
 	}
 	out := &unstructured.Unstructured{}

@@ -3,9 +3,11 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,32 +49,53 @@ func (st *liveState) members(inst overlays.Instance) map[liveKey]*unstructured.U
 }
 
 // readLive reads the Namespace, the inventory and one list per kind, which
-// serves adoption, change detection and prune alike.
+// serves adoption, change detection and prune alike. The Namespace, the
+// inventory and the overlay's kinds are read in one round trip; the kinds
+// only the inventory records (objects that left the overlay) in a second.
 func (d *Deployer) readLive(ctx context.Context, p *Plan) (*liveState, error) {
 	ns := p.Instance.Namespace()
 	st := &liveState{kinds: map[schema.GroupKind]bool{namespaceGK: true}, objects: map[liveKey]*unstructured.Unstructured{}}
 	for _, o := range p.Objects {
 		st.kinds[o.GroupVersionKind().GroupKind()] = true
 	}
-	nsLive, err := d.Clients.Dynamic.Resource(p.mappings[p.Namespace].Resource).Get(ctx, ns, metav1.GetOptions{})
+	var nsLive, inv *unstructured.Unstructured
+	var nsErr, invErr, listErr error
+	var unserved []schema.GroupKind
+	var g errgroup.Group
+	g.Go(func() error {
+		nsLive, nsErr = d.Clients.Dynamic.Resource(p.mappings[p.Namespace].Resource).Get(ctx, ns, metav1.GetOptions{})
+		return nil
+	})
+	g.Go(func() error {
+		inv, invErr = d.Clients.Dynamic.Resource(configMapsResource).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
+		return nil
+	})
+	g.Go(func() error {
+		unserved, listErr = d.listKinds(ctx, ns, st, maps.Clone(st.kinds))
+		return nil
+	})
+	_ = g.Wait()
 	switch {
-	case apierrors.IsNotFound(err):
+	case apierrors.IsNotFound(nsErr):
+		// A new instance: nothing of it can be live.
+		st.objects = map[liveKey]*unstructured.Unstructured{}
 		return st, nil
-	case apierrors.IsForbidden(err):
+	case apierrors.IsForbidden(nsErr):
 		st.nsExists, st.nsForbidden = true, true
-	case err != nil:
-		return nil, fmt.Errorf("reading namespace %s: %w", ns, err)
+	case nsErr != nil:
+		return nil, fmt.Errorf("reading namespace %s: %w", ns, nsErr)
 	default:
 		st.nsExists, st.namespace = true, nsLive
 	}
-
-	inv, err := d.Clients.Dynamic.Resource(configMapsResource).Namespace(ns).Get(ctx, InventoryName, metav1.GetOptions{})
 	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("reading the inventory %s/configmap/%s: %w", ns, InventoryName, err)
+	case apierrors.IsNotFound(invErr):
+	case invErr != nil:
+		return nil, fmt.Errorf("reading the inventory %s/configmap/%s: %w", ns, InventoryName, invErr)
 	default:
 		st.inventory = inv
+	}
+	if listErr != nil {
+		return nil, listErr
 	}
 	recorded := map[schema.GroupKind]bool{}
 	if st.inventory != nil {
@@ -83,9 +106,12 @@ func (d *Deployer) readLive(ctx context.Context, p *Plan) (*liveState, error) {
 			st.kinds[gk] = true
 		}
 	}
-	unserved, err := d.listKinds(ctx, ns, st)
-	if err != nil {
-		return nil, err
+	if len(recorded) > 0 {
+		more, err := d.listKinds(ctx, ns, st, recorded)
+		if err != nil {
+			return nil, err
+		}
+		unserved = append(unserved, more...)
 	}
 	for _, gk := range unserved {
 		if !recorded[gk] {
@@ -99,14 +125,14 @@ func (d *Deployer) readLive(ctx context.Context, p *Plan) (*liveState, error) {
 	return st, nil
 }
 
-// listKinds lists every kind of st.kinds in the namespace into st.objects,
+// listKinds lists every kind of kinds in the namespace into st.objects,
 // and returns the kinds the cluster no longer serves.
-func (d *Deployer) listKinds(ctx context.Context, ns string, st *liveState) ([]schema.GroupKind, error) {
+func (d *Deployer) listKinds(ctx context.Context, ns string, st *liveState, kinds map[schema.GroupKind]bool) ([]schema.GroupKind, error) {
 	var mu sync.Mutex
 	var errs []error
 	var unserved []schema.GroupKind
 	var wg sync.WaitGroup
-	for gk := range st.kinds {
+	for gk := range kinds {
 		if gk == namespaceGK {
 			continue // read above; never pruned; listing it needs cluster-wide rights
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/rollout"
 )
 
-// DryRun is --dry-run: none, client or server.
+// DryRun is --dry-run: none (or empty), client or server.
 type DryRun string
 
 // The dry-run strategies, as kubectl names them.
@@ -52,7 +52,8 @@ type Options struct {
 	Diff bool
 	// Parallel is how many instances are deployed at once.
 	Parallel int
-	// ObjectParallel is how many objects of one instance are applied at once.
+	// ObjectParallel is how many objects of one instance are applied at
+	// once; 0 applies each stage's objects all at once, in one round trip.
 	ObjectParallel int
 	Wait           bool
 	Timeout        time.Duration
@@ -62,6 +63,14 @@ type Options struct {
 	Progress io.Writer
 	// Now is the clock, for tests.
 	Now func() time.Time
+	// OnInstance is called once per instance as it finishes, from the
+	// deploying goroutine.
+	OnInstance func(*InstanceResult)
+	// Rollout makes the deploy progressive.
+	Rollout Rollout
+	// finishApplies lets an instance's applies finish after ctx is done
+	// (an interrupt stops a rollout after the current wave's applies).
+	finishApplies bool
 }
 
 // ObjectResult is the outcome for one object.
@@ -86,7 +95,9 @@ type InstanceResult struct {
 	Duration time.Duration
 	// PruneSkipped says why --prune deleted nothing (the rollout failed).
 	PruneSkipped string
-	Err          error
+	// Skipped instances were not touched: a progressive rollout stopped first.
+	Skipped bool
+	Err     error
 }
 
 // Count returns how many objects ended with action a.

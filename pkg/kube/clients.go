@@ -91,3 +91,21 @@ func ObjectName(gk schema.GroupKind, name string) string {
 	}
 	return fmt.Sprintf("%s.%s/%s", kind, gk.Group, name)
 }
+
+// Kinds of the workloads a QxSMS instance runs, with the pods they own.
+var (
+	DeploymentGK  = schema.GroupKind{Group: "apps", Kind: "Deployment"}
+	StatefulSetGK = schema.GroupKind{Group: "apps", Kind: "StatefulSet"}
+)
+
+// workloadKinds run pods: deploy applies them after what their pods
+// reference, teardown deletes them before it.
+var workloadKinds = map[schema.GroupKind]bool{
+	DeploymentGK: true, StatefulSetGK: true,
+	{Group: "apps", Kind: "DaemonSet"}: true, {Group: "apps", Kind: "ReplicaSet"}: true,
+	{Group: "batch", Kind: "Job"}: true, {Group: "batch", Kind: "CronJob"}: true,
+	{Kind: "Pod"}: true, {Kind: "ReplicationController"}: true,
+}
+
+// IsWorkload reports whether objects of kind gk run pods.
+func IsWorkload(gk schema.GroupKind) bool { return workloadKinds[gk] }

@@ -38,6 +38,12 @@ type EnvironmentConfig struct {
 	// RealSecrets is "required" to refuse placeholders outside protected
 	// environments too.
 	RealSecrets string `json:"realSecrets,omitempty"`
+	// Canary lists the instances a deploy of the environment goes through
+	// first, unless --canary says otherwise.
+	Canary []string `json:"canary,omitempty"`
+	// Order is the order of the other instances in a progressive rollout;
+	// instances not listed follow by name.
+	Order []string `json:"order,omitempty"`
 }
 
 // LoadConfig reads k8s/qxsms.yaml. A missing file is not an error: the guard

@@ -72,6 +72,15 @@ func (r *Repo) Instances(env string) ([]string, error) {
 	})
 }
 
+// NoInstancesError is an environment folder without any overlay.
+type NoInstancesError struct {
+	Env, Dir string
+}
+
+func (e *NoInstancesError) Error() string {
+	return fmt.Sprintf("environment %q has no instances: add an overlay under %s", e.Env, e.Dir)
+}
+
 // Select resolves env and the named instances (all of env's when none are
 // named), validating every name and listing the known ones when one is unknown.
 func (r *Repo) Select(env string, names []string) ([]Instance, error) {
@@ -91,7 +100,7 @@ func (r *Repo) Select(env string, names []string) ([]Instance, error) {
 	}
 	if len(names) == 0 {
 		if len(known) == 0 {
-			return nil, fmt.Errorf("environment %q has no instances: add an overlay under %s", env, filepath.Join(r.Dir, "overlays", env))
+			return nil, &NoInstancesError{Env: env, Dir: filepath.Join(r.Dir, "overlays", env)}
 		}
 		names = known
 	}

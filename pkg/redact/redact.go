@@ -2,16 +2,16 @@
 package redact
 
 import (
-	"encoding/base64"
-	"fmt"
-	"strings"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
+// Masked is what a Secret value is printed as: kubectl diff's mask, without
+// the length, which would say something of the value.
+const Masked = "***"
+
 // Secret returns obj itself when it is not a Secret, and otherwise a copy whose
-// data and stringData values are replaced by their length, and without the
-// last-applied annotation that would repeat them.
+// data and stringData values are masked, and without the last-applied
+// annotation that would repeat them.
 func Secret(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	if obj == nil || obj.GetKind() != "Secret" || obj.GroupVersionKind().Group != "" {
 		return obj
@@ -22,13 +22,8 @@ func Secret(obj *unstructured.Unstructured) *unstructured.Unstructured {
 		if !found {
 			continue
 		}
-		for k, v := range values {
-			s, _ := v.(string)
-			n := len(s)
-			if field == "data" {
-				n = base64.StdEncoding.DecodedLen(len(s)) - strings.Count(s, "=")
-			}
-			values[k] = fmt.Sprintf("*** (%d bytes)", n)
+		for k := range values {
+			values[k] = Masked
 		}
 		_ = unstructured.SetNestedMap(out.Object, values, field)
 	}

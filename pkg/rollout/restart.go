@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,20 +49,42 @@ type Restarted struct {
 	Err          error
 }
 
-// Restart restarts the selected Deployments of every namespace. One failure
-// doesn't stop the others.
+// restartParallel bounds the namespaces restarted at once: each costs a few
+// sequential round trips, which overlap across namespaces.
+const restartParallel = 16
+
+// Restart restarts the selected Deployments of every namespace, namespaces
+// and Deployments concurrently, in the order given. One failure doesn't stop
+// the others.
 func Restart(ctx context.Context, client kubernetes.Interface, namespaces []string, cfg RestartConfig) []Restarted {
-	var out []Restarted
-	for _, ns := range namespaces {
+	perNamespace := make([][]Restarted, len(namespaces))
+	parallel(len(namespaces), restartParallel, func(i int) {
+		ns := namespaces[i]
 		deps, errs := selectDeployments(ctx, client, ns, cfg)
-		for _, err := range errs {
-			out = append(out, Restarted{Workload: Workload{GroupKind: DeploymentGK, Namespace: ns, Name: err.name}, Err: err.err})
+		out := make([]Restarted, len(errs)+len(deps))
+		for j, err := range errs {
+			out[j] = Restarted{Workload: Workload{GroupKind: DeploymentGK, Namespace: ns, Name: err.name}, Err: err.err}
 		}
-		for i := range deps {
-			out = append(out, restartOne(ctx, client, &deps[i], cfg))
-		}
+		parallel(len(deps), len(deps), func(j int) {
+			out[len(errs)+j] = restartOne(ctx, client, &deps[j], cfg)
+		})
+		perNamespace[i] = out
+	})
+	var out []Restarted
+	for _, rs := range perNamespace {
+		out = append(out, rs...)
 	}
 	return out
+}
+
+// parallel runs f(0..n-1), at most limit at once, and waits for all.
+func parallel(n, limit int, f func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(max(1, limit))
+	for i := range n {
+		g.Go(func() error { f(i); return nil })
+	}
+	_ = g.Wait()
 }
 
 type namedError struct {
@@ -84,15 +107,19 @@ func selectDeployments(ctx context.Context, client kubernetes.Interface, ns stri
 	if len(names) == 0 {
 		names = DefaultDeployments
 	}
+	found := make([]*appsv1.Deployment, len(names))
+	failed := make([]error, len(names))
+	parallel(len(names), len(names), func(i int) {
+		found[i], failed[i] = client.AppsV1().Deployments(ns).Get(ctx, names[i], metav1.GetOptions{})
+	})
 	var deps []appsv1.Deployment
 	var errs []namedError
-	for _, name := range names {
-		d, err := client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			errs = append(errs, namedError{name, explain(err, ns)})
+	for i, name := range names {
+		if failed[i] != nil {
+			errs = append(errs, namedError{name, explain(failed[i], ns)})
 			continue
 		}
-		deps = append(deps, *d)
+		deps = append(deps, *found[i])
 	}
 	return deps, errs
 }

@@ -27,8 +27,8 @@ import (
 
 // Kinds that have a rollout to wait for.
 var (
-	DeploymentGK  = schema.GroupKind{Group: "apps", Kind: "Deployment"}
-	StatefulSetGK = schema.GroupKind{Group: "apps", Kind: "StatefulSet"}
+	DeploymentGK  = kube.DeploymentGK
+	StatefulSetGK = kube.StatefulSetGK
 )
 
 // Workload is one object whose rollout can be waited for.
@@ -40,7 +40,7 @@ type Workload struct {
 
 // String is kubectl's name form with the namespace: qxsms-pprd/deployment.apps/qxsms.
 func (w Workload) String() string {
-	return w.Namespace + "/" + strings.ToLower(w.GroupKind.Kind) + "." + w.GroupKind.Group + "/" + w.Name
+	return w.Namespace + "/" + kube.ObjectName(w.GroupKind, w.Name)
 }
 
 // WaitResult is the outcome of waiting for one workload.
@@ -114,7 +114,7 @@ func waitOne(ctx context.Context, c *kube.Clients, w Workload, say func(string, 
 		},
 	}
 	var last string
-	_, err = watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(e watch.Event) (bool, error) {
+	_, err = watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, c.Dynamic), &unstructured.Unstructured{}, nil, func(e watch.Event) (bool, error) {
 		switch e.Type {
 		case watch.Deleted:
 			return false, fmt.Errorf("%s was deleted while waiting for it", w)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/kio"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
@@ -58,31 +59,98 @@ type Result struct {
 // new overlay in a hidden sibling folder first and renames it into place
 // only once it builds and stays in its namespace; it never overwrites.
 func Create(repo *overlays.Repo, req Request) (*Result, error) {
-	for what, name := range map[string]string{"environment": req.Env, "instance": req.Name} {
-		if err := overlays.ValidateName(what, name); err != nil {
-			return nil, err
-		}
-	}
 	dest := filepath.Join(repo.Dir, "overlays", req.Env, req.Name)
-	if _, err := os.Stat(dest); err == nil {
-		return nil, fmt.Errorf("%s already exists: choose another instance name, or remove the folder first", dest)
+	if err := checkFree(repo, req, dest); err != nil {
+		return nil, err
 	}
-	for _, env := range mustEnvs(repo) {
-		if insts, _ := repo.Instances(env); slices.Contains(insts, req.Name) {
-			return nil, fmt.Errorf("instance %q already exists in environment %q: instance names share the namespace qxsms-%s, so they must be unique across environments", req.Name, env, req.Name)
-		}
-	}
-	oldHost, err := ingressHost(req.Source.Dir)
+	oldHost, newHost, err := hosts(req)
 	if err != nil {
 		return nil, err
 	}
-	newHost := req.Host
-	if newHost == "" {
-		newHost = replaceToken(oldHost, req.Source.Name, req.Name)
-		if newHost == oldHost {
-			return nil, fmt.Errorf("cannot derive the new host from %q (it does not contain %q): pass --host", oldHost, req.Source.Name)
+	scrub, err := newSecretScrubber(req.Source.Dir, req.Placeholder, req.Name, req.GenerateSecrets, filepath.Base(overlays.KustomizationFile(req.Source.Dir)))
+	if err != nil {
+		return nil, err
+	}
+	written, err := render(req, newRewriter(req, oldHost, newHost), scrub)
+	if err != nil {
+		return nil, err
+	}
+
+	// Everything is written to a temporary sibling first and renamed into
+	// place only once it builds and passes the checks: a failure leaves nothing.
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+req.Name+"-new-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := stage(tmp, req, written, scrub); err != nil {
+		return nil, err
+	}
+	inst := overlays.Instance{Env: req.Env, Name: req.Name, Dir: dest}
+	objs, err := verify(tmp, inst, req.Placeholder)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Instance: inst, OldHost: oldHost, NewHost: newHost, Warnings: reviewWarnings(req.Env, objs), Secrets: scrub.sortedKeys()}
+	for name := range written {
+		res.Files = append(res.Files, filepath.Join(dest, name))
+	}
+	for name := range scrub.generated {
+		res.Generated = append(res.Generated, filepath.Join(dest, name))
+	}
+	sort.Strings(res.Files)
+	sort.Strings(res.Generated)
+	if len(res.Generated) > 0 {
+		if res.Gitignore, err = ensureIgnored(repo.Dir); err != nil {
+			return nil, fmt.Errorf("making git ignore the generated secrets, nothing was written: %w", err)
 		}
 	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// checkFree refuses a name already taken: by a folder, or by an instance of
+// any environment, since the name is also the namespace.
+func checkFree(repo *overlays.Repo, req Request, dest string) error {
+	for what, name := range map[string]string{"environment": req.Env, "instance": req.Name} {
+		if err := overlays.ValidateName(what, name); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("%s already exists: choose another instance name, or remove the folder first", dest)
+	}
+	for _, env := range mustEnvs(repo) {
+		if insts, _ := repo.Instances(env); slices.Contains(insts, req.Name) {
+			return fmt.Errorf("instance %q already exists in environment %q: instance names share the namespace qxsms-%s, so they must be unique across environments", req.Name, env, req.Name)
+		}
+	}
+	return nil
+}
+
+// hosts reads the source's ingress host and derives the new one, unless given.
+func hosts(req Request) (oldHost, newHost string, err error) {
+	if oldHost, err = ingressHost(req.Source.Dir); err != nil {
+		return "", "", err
+	}
+	if req.Host != "" {
+		return oldHost, req.Host, nil
+	}
+	newHost = replaceToken(oldHost, req.Source.Name, req.Name)
+	if newHost == oldHost {
+		return "", "", fmt.Errorf("cannot derive the new host from %q (it does not contain %q): pass --host", oldHost, req.Source.Name)
+	}
+	return oldHost, newHost, nil
+}
+
+// newRewriter renames the source's instance, namespace, host and, across
+// environments, environment into the new ones.
+func newRewriter(req Request, oldHost, newHost string) rewriter {
 	rw := rewriter{
 		exact: map[string]string{
 			overlays.Namespace(req.Source.Name): overlays.Namespace(req.Name),
@@ -97,25 +165,16 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 		rw.tokens = append(rw.tokens, [2]string{"QXSMS_ENVIRONMENT=" + req.Source.Env, "QXSMS_ENVIRONMENT=" + req.Env})
 		rw.commentTokens = append(rw.tokens, [2]string{req.Source.Env, req.Env})
 	}
+	return rw
+}
 
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+req.Name+"-new-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-
+// render rewrites every file of the source overlay, secret values replaced
+// by placeholders, and returns the new files' contents by name.
+func render(req Request, rw rewriter, scrub *secretScrubber) (map[string][]byte, error) {
 	entries, err := os.ReadDir(req.Source.Dir)
 	if err != nil {
 		return nil, err
 	}
-	scrub, err := newSecretScrubber(req.Source.Dir, req.Placeholder, req.Name, req.GenerateSecrets, filepath.Base(overlays.KustomizationFile(req.Source.Dir)))
-	if err != nil {
-		return nil, err
-	}
-	var files []string
 	written := map[string][]byte{}
 	for _, e := range entries {
 		// Generated values of the source are its own real secrets.
@@ -142,56 +201,58 @@ func Create(repo *overlays.Repo, req Request) (*Result, error) {
 			}
 		}
 		written[e.Name()] = b
-		files = append(files, filepath.Join(dest, e.Name()))
 	}
 	// The last word on "no value carried over": whatever path a value took.
 	for name, b := range written {
 		if scrub.leak(b) {
 			return nil, fmt.Errorf("%s would carry a secret value of %s (in a comment or a non-secret field?): remove it from the source, nothing was written", name, req.Source)
 		}
-		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o644); err != nil {
-			return nil, err
+	}
+	return written, nil
+}
+
+// stage writes the new overlay, and the generated secrets, into dir.
+func stage(dir string, req Request, written map[string][]byte, scrub *secretScrubber) error {
+	for name, b := range written {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
 		}
 	}
-	var generated []string
 	for name, buf := range scrub.generated {
-		if err := os.WriteFile(filepath.Join(tmp, name), buf.Bytes(), 0o600); err != nil {
-			return nil, err
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o600); err != nil {
+			return err
 		}
-		generated = append(generated, filepath.Join(dest, name))
 	}
-	sort.Strings(generated)
-	inst := overlays.Instance{Env: req.Env, Name: req.Name, Dir: dest}
-	objs, err := overlays.Build(filesys.MakeFsOnDisk(), tmp)
+	return nil
+}
+
+// verify builds the staged overlay: it must build, stay inside its
+// instance, and hold placeholders in every Secret value.
+func verify(dir string, inst overlays.Instance, placeholder string) ([]*unstructured.Unstructured, error) {
+	objs, err := overlays.Build(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
 		return nil, fmt.Errorf("the new overlay does not build, nothing was written: %w", err)
 	}
 	if err := overlays.Check(inst, objs, overlays.StaticScope); err != nil {
 		return nil, fmt.Errorf("the new overlay is not self-contained, nothing was written: %w", err)
 	}
-	if left := secrets.Real(req.Placeholder, objs); len(left) > 0 {
+	if left := secrets.Real(placeholder, objs); len(left) > 0 {
 		return nil, fmt.Errorf("the new overlay's Secret %s key %s does not hold a placeholder: its value comes from outside the source overlay (the base?), so new cannot replace it; nothing was written", left[0].Secret, left[0].Key)
 	}
-	gitignore := ""
-	if len(generated) > 0 {
-		if gitignore, err = ensureIgnored(repo.Dir); err != nil {
-			return nil, fmt.Errorf("making git ignore the generated secrets, nothing was written: %w", err)
-		}
-	}
+	return objs, nil
+}
+
+// reviewWarnings points at values to review in the new overlay.
+func reviewWarnings(env string, objs []*unstructured.Unstructured) []string {
 	var warnings []string
 	for _, o := range objs {
-		if o.GetKind() == "ConfigMap" && req.Env == "production" && o.Object["data"] != nil {
+		if o.GetKind() == "ConfigMap" && env == "production" && o.Object["data"] != nil {
 			if debug, _ := o.Object["data"].(map[string]any)["DEBUG"].(string); strings.EqualFold(debug, "true") {
 				warnings = append(warnings, fmt.Sprintf("ConfigMap %s sets DEBUG=true in production: set it to \"false\" in env.yml", o.GetName()))
 			}
 		}
 	}
-	if err := os.Rename(tmp, dest); err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
-	return &Result{Instance: inst, Files: files, OldHost: oldHost, NewHost: newHost, Warnings: warnings,
-		Secrets: scrub.sortedKeys(), Generated: generated, Gitignore: gitignore}, nil
+	return warnings
 }
 
 // rewriter maps instance-specific strings of the source to the new instance.

@@ -2,29 +2,16 @@ package scaffold
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// copyRepo copies the real k8s/ tree into a temp dir.
-func copyRepo(t *testing.T) *overlays.Repo {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "k8s")
-	if err := os.CopyFS(dir, os.DirFS("../../k8s")); err != nil {
-		t.Fatal(err)
-	}
-	return &overlays.Repo{Dir: dir}
-}
-
 func TestCreateFromAnotherEnvironment(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testutil.CopyProjectRepo(t)
 	src, err := repo.Select("staging", []string{"pprd"})
 	if err != nil {
 		t.Fatal(err)
@@ -50,18 +37,7 @@ func TestCreateFromAnotherEnvironment(t *testing.T) {
 		if bytes.Contains(got, []byte("pprd")) {
 			t.Errorf("%s still ties to the source:\n%s", f, got)
 		}
-		golden := filepath.Join("testdata", "acme", filepath.Base(f)+".golden")
-		if *update {
-			_ = os.MkdirAll(filepath.Dir(golden), 0o755)
-			_ = os.WriteFile(golden, got, 0o644)
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test ./pkg/scaffold -update)", err)
-		}
-		if !bytes.Equal(want, got) {
-			t.Errorf("%s differs from %s:\n%s", f, golden, got)
-		}
+		testutil.Golden(t, "acme/"+filepath.Base(f), string(got))
 	}
 	kust, _ := os.ReadFile(filepath.Join(repo.Dir, "overlays/production/acme/kustomization.yml"))
 	for _, keep := range []string{"# Placeholders in git", "namespace: qxsms-acme", "qxsms.io/environment: production", "QXSMS_ENVIRONMENT=production", `newTag: "production"`, `# QxSMS instance "acme" in environment "production".`} {
@@ -80,7 +56,7 @@ func TestCreateFromAnotherEnvironment(t *testing.T) {
 }
 
 func TestCreateRefusals(t *testing.T) {
-	repo := copyRepo(t)
+	repo := testutil.CopyProjectRepo(t)
 	src, _ := repo.Select("staging", []string{"pprd"})
 	for _, tc := range []struct {
 		req  Request

@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/secrets"
 )
@@ -69,7 +70,7 @@ var sourceForms = map[string]struct {
 
 func sourceWith(t *testing.T, files map[string]string) (*overlays.Repo, overlays.Instance) {
 	t.Helper()
-	repo := copyRepo(t)
+	repo := testutil.CopyProjectRepo(t)
 	src, err := repo.Select("staging", []string{"pprd"})
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -48,9 +48,8 @@ type Row struct {
 // Options tune Collect.
 type Options struct {
 	// Drift runs a server-side dry run per instance.
-	Drift        bool
-	FieldManager string
-	Parallel     int
+	Drift    bool
+	Parallel int
 }
 
 // Collect reports every instance of envs (all environments when empty), and
@@ -107,28 +106,25 @@ func Collect(ctx context.Context, c *kube.Clients, repo *overlays.Repo, envs []s
 		byNamespace[ns.Name] = r
 	}
 
-	sem := make(chan struct{}, max(1, o.Parallel))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, o.Parallel))
 	for _, r := range rows {
 		if r.NamespacePhase == "Missing" {
 			r.Orphan = "not deployed"
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
+		g.Go(func() error {
 			if err := live(ctx, c, r, secrets.PolicyFor(cfg, r.Env).Glob); err != nil {
 				r.Error = err.Error()
-				return
+				return nil
 			}
 			if o.Drift && r.Overlay && r.NamespacePhase == "Active" {
-				drift(ctx, c, repo, r, o)
+				drift(ctx, c, repo, r)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].Env != rows[j].Env {
 			return rows[i].Env < rows[j].Env
@@ -202,8 +198,8 @@ func live(ctx context.Context, c *kube.Clients, r *Row, glob string) error {
 }
 
 // drift counts what a deploy would create or change, by server-side dry run.
-func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o Options) {
-	n, err := countDrift(ctx, c, repo, r, o)
+func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row) {
+	n, err := countDrift(ctx, c, repo, r)
 	if err != nil {
 		r.Error = "drift unknown: " + err.Error()
 		return
@@ -211,7 +207,7 @@ func drift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o 
 	r.Drift = &n
 }
 
-func countDrift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row, o Options) (int, error) {
+func countDrift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Row) (int, error) {
 	insts, err := repo.Select(r.Env, []string{r.Instance})
 	if err != nil {
 		return 0, err
@@ -220,13 +216,12 @@ func countDrift(ctx context.Context, c *kube.Clients, repo *overlays.Repo, r *Ro
 	if err != nil {
 		return 0, err
 	}
-	plans, err := deploy.Prepare(c, insts, built)
+	res, err := deploy.Apply(ctx, c, insts, built, deploy.Options{FieldManager: deploy.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4})
 	if err != nil {
 		return 0, err
 	}
-	d := &deploy.Deployer{Clients: c, Options: deploy.Options{FieldManager: o.FieldManager, Diff: true, Parallel: 1, ObjectParallel: 4}}
-	res := d.Run(ctx, plans, nil)[0]
-	return res.Count(deploy.Created) + res.Count(deploy.Configured), res.Err
+	ir := res.Instances[0]
+	return ir.Count(deploy.Created) + ir.Count(deploy.Configured), ir.Err
 }
 
 // placeholders lists the live Secret keys holding placeholders. The values are

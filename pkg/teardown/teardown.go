@@ -4,6 +4,7 @@ package teardown
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/deploy"
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
@@ -42,16 +44,6 @@ type Plan struct {
 	NamespaceExists bool
 	Objects         []Object
 	Volumes         []volumes.Volume
-}
-
-// workloadKinds own pods; they go first so the pods stop before their config.
-var workloadKinds = map[schema.GroupKind]bool{
-	{Group: "apps", Kind: "Deployment"}:  true,
-	{Group: "apps", Kind: "StatefulSet"}: true,
-	{Group: "apps", Kind: "DaemonSet"}:   true,
-	{Group: "apps", Kind: "ReplicaSet"}:  true,
-	{Group: "batch", Kind: "Job"}:        true,
-	{Group: "batch", Kind: "CronJob"}:    true,
 }
 
 // MakePlan finds the instance's live objects: those its overlay builds, and
@@ -104,7 +96,7 @@ func MakePlan(ctx context.Context, c *kube.Clients, inst overlays.Instance, desi
 					continue
 				}
 				p.Objects = append(p.Objects, Object{GroupKind: gk, Name: item.GetName(), Ref: kube.ObjectName(gk, item.GetName()),
-					UID: string(item.GetUID()), mapping: m, workload: workloadKinds[gk]})
+					UID: string(item.GetUID()), mapping: m, workload: kube.IsWorkload(gk)})
 			}
 		}
 	}
@@ -179,77 +171,153 @@ func (e *UnsafeError) Error() string {
 
 // Options tune the deletion.
 type Options struct {
+	// DryRun sends every delete with dryRun=All: the API server checks each
+	// one (admission, preconditions) and persists nothing, so nothing is
+	// waited for either.
+	DryRun bool
+	// Timeout bounds the deletion and its waits.
 	Timeout  time.Duration
 	Progress io.Writer
-	// PollInterval is how often the namespace is checked while it goes.
+	// PollInterval is how often pods, the namespace and the PVs are checked.
 	PollInterval time.Duration
+	// ReleaseWait bounds the wait, once the namespace is gone, for the
+	// instance's Retain PVs to turn Released; what is not Released by then is
+	// reported as it is.
+	ReleaseWait time.Duration
 	// AcceptDataLoss skips the Retain re-check before the PVCs and the
 	// namespace are deleted; AcceptDataLossFlag names the flag in errors.
 	AcceptDataLoss     bool
 	AcceptDataLossFlag string
 }
 
+// Result is what a teardown leaves behind.
+type Result struct {
+	// Volumes are the instance's PVs after the teardown, every generation,
+	// newest first (nil for a dry run).
+	Volumes []volumes.Volume
+}
+
+// TimeoutError is a wait that ran out of time, with what still blocked it.
+type TimeoutError struct {
+	What     string
+	Blockers string
+}
+
+func (e *TimeoutError) Error() string {
+	blockers := e.Blockers
+	if blockers == "" {
+		blockers = "no reason reported"
+	}
+	return fmt.Sprintf("timed out waiting for %s; still blocking: %s (raise --timeout, or resolve the blockers)", e.What, blockers)
+}
+
+// Unwrap lets errors.Is(err, context.DeadlineExceeded) hold.
+func (e *TimeoutError) Unwrap() error { return context.DeadlineExceeded }
+
+var namespaceKind = schema.GroupKind{Kind: "Namespace"}
+
 // Execute deletes the plan's workloads and waits for their pods, then the
-// rest, then the namespace, and waits until it is gone, saying what blocks.
-func Execute(ctx context.Context, c *kube.Clients, p *Plan, o Options) error {
+// rest, then the namespace, and waits until it is gone, saying what blocks;
+// then it waits briefly for the instance's Retain PVs to turn Released and
+// returns them. Each object is reported deleted once its delete succeeded.
+func Execute(ctx context.Context, c *kube.Clients, p *Plan, o Options) (*Result, error) {
 	ns := p.Instance.Namespace()
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	say := func(format string, args ...any) { fmt.Fprintf(o.Progress, format+"\n", args...) }
-	poll := o.PollInterval
-	if poll == 0 {
-		poll = 500 * time.Millisecond
+	if o.PollInterval == 0 {
+		o.PollInterval = 500 * time.Millisecond
 	}
+	if o.ReleaseWait == 0 {
+		o.ReleaseWait = 15 * time.Second
+	}
+	del := deleter{c: c, ns: ns, dryRun: o.DryRun, say: say}
 
-	if err := deleteObjects(ctx, c, ns, p.Objects, true, say); err != nil {
-		return err
+	if err := del.objects(ctx, p.Objects, true); err != nil {
+		return nil, err
 	}
-	if err := waitUntil(ctx, poll, say, "the pods of "+ns+" to stop", func() (bool, string, error) {
-		pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		if err != nil || len(pods.Items) == 0 {
-			return err == nil, "", err
+	if !o.DryRun {
+		if err := waitUntil(ctx, o, say, "the pods of "+ns+" to stop", func(ctx context.Context) (bool, string, error) {
+			pods, err := c.Typed.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil || len(pods.Items) == 0 {
+				return err == nil, "", err
+			}
+			// A deploy running at the same time re-creates what was just deleted;
+			// only the namespace's deletion stops it from creating more.
+			if again := recreatedWorkloads(ctx, c, ns); again != "" {
+				say("%s came back (a deploy running at the same time?): deleting the namespace now, which stops any further creation", again)
+				return true, "", nil
+			}
+			return false, describePods(pods.Items), nil
+		}); err != nil {
+			return nil, err
 		}
-		// A deploy running at the same time re-creates what was just deleted;
-		// only the namespace's deletion stops it from creating more.
-		if again := recreatedWorkloads(ctx, c, ns); again != "" {
-			say("%s came back (a deploy running at the same time?): deleting the namespace now, which stops any further creation", again)
-			return true, "", nil
-		}
-		return false, describePods(pods.Items), nil
-	}); err != nil {
-		return err
 	}
 	// The plan's Retain check may be minutes old (the prompt waited, pods
 	// took their time) and PVCs may have been created since: check again
 	// right before the PVCs go, and again right before the namespace does.
 	if err := recheck(ctx, c, p, o, "the workloads were deleted; the PVCs and the namespace were kept"); err != nil {
-		return err
+		return nil, err
 	}
-	if err := deleteObjects(ctx, c, ns, p.Objects, false, say); err != nil {
-		return err
+	if err := del.objects(ctx, p.Objects, false); err != nil {
+		return nil, err
 	}
-	if !p.NamespaceExists {
-		return nil
-	}
-	if err := recheck(ctx, c, p, o, "the instance's objects were deleted; the namespace and the PVCs in it were kept"); err != nil {
-		return err
-	}
-	say("namespace/%s deleted", ns)
-	policy := metav1.DeletePropagationBackground
-	err := c.Typed.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &policy})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting namespace %s: %w", ns, err)
-	}
-	return waitUntil(ctx, poll, say, "namespace "+ns+" to go", func() (bool, string, error) {
-		n, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, "", nil
+	if p.NamespaceExists {
+		if err := recheck(ctx, c, p, o, "the instance's objects were deleted; the namespace and the PVCs in it were kept"); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return false, "", err
+		if err := del.namespace(ctx); err != nil {
+			return nil, err
 		}
-		return false, namespaceBlockers(ctx, c, n), nil
+	}
+	if o.DryRun {
+		return &Result{}, nil
+	}
+	if p.NamespaceExists {
+		if err := waitUntil(ctx, o, say, "namespace "+ns+" to go", func(ctx context.Context) (bool, string, error) {
+			n, err := c.Typed.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return true, "", nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			return false, namespaceBlockers(ctx, c, n), nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	vols, err := released(parent, c, p.Instance.Name, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Volumes: vols}, nil
+}
+
+// released waits, up to ReleaseWait, until no Retain PV of the instance is
+// still Bound (the PV controller releases them once their claims are gone),
+// and returns the volumes as they are then: a slow controller is no failure.
+func released(ctx context.Context, c *kube.Clients, instance string, o Options) ([]volumes.Volume, error) {
+	var vols []volumes.Volume
+	err := wait.PollUntilContextTimeout(ctx, o.PollInterval, o.ReleaseWait, true, func(ctx context.Context) (bool, error) {
+		var err error
+		vols, err = volumes.ForInstance(ctx, c.Typed, instance, nil)
+		return err == nil && allReleased(vols), err
 	})
+	if err != nil && (!wait.Interrupted(err) || ctx.Err() != nil) {
+		return nil, fmt.Errorf("listing the volumes kept by the teardown: %w", err)
+	}
+	return vols, nil
+}
+
+func allReleased(vols []volumes.Volume) bool {
+	for _, v := range vols {
+		if v.PV != nil && v.PV.Status.Phase == corev1.VolumeBound && v.PV.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
+			return false
+		}
+	}
+	return true
 }
 
 // recheck reads the instance's volumes again and refuses to go on while a
@@ -268,54 +336,98 @@ func recheck(ctx context.Context, c *kube.Clients, p *Plan, o Options, stage str
 	return nil
 }
 
-func deleteObjects(ctx context.Context, c *kube.Clients, ns string, objs []Object, workloads bool, say func(string, ...any)) error {
+// deleter sends the deletes of one namespace and reports each outcome.
+type deleter struct {
+	c      *kube.Clients
+	ns     string
+	dryRun bool
+	say    func(string, ...any)
+}
+
+func (d deleter) options(uid *types.UID) metav1.DeleteOptions {
 	policy := metav1.DeletePropagationBackground
+	opts := metav1.DeleteOptions{PropagationPolicy: &policy}
+	if uid != nil {
+		// The UID precondition: never delete a same-named object created since the plan.
+		opts.Preconditions = &metav1.Preconditions{UID: uid}
+	}
+	if d.dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return opts
+}
+
+// objects deletes the workloads, or the other objects, of objs. A failed
+// delete does not stop the others of the same stage (kubectl delete's
+// aggregate), but it stops the teardown before the next stage. errors.Join,
+// not an Aggregate, so that callers can still match each API error by type.
+func (d deleter) objects(ctx context.Context, objs []Object, workloads bool) error {
+	var errs []error
 	for _, o := range objs {
 		if o.workload != workloads {
 			continue
 		}
 		uid := types.UID(o.UID)
-		// The UID precondition: never delete a same-named object created since the plan.
-		err := c.Dynamic.Resource(o.mapping.Resource).Namespace(ns).Delete(ctx, o.Name, metav1.DeleteOptions{
-			PropagationPolicy: &policy, Preconditions: &metav1.Preconditions{UID: &uid},
-		})
+		err := d.c.Dynamic.Resource(o.mapping.Resource).Namespace(d.ns).Delete(ctx, o.Name, d.options(&uid))
 		switch {
 		case apierrors.IsNotFound(err):
-			say("%s already gone", o.Ref)
+			d.say("%s already gone", o.Ref)
 		case apierrors.IsConflict(err):
-			say("%s was replaced since the plan was made: left alone", o.Ref)
+			d.say("%s was replaced since the plan was made: left alone", o.Ref)
 		case err != nil:
-			return fmt.Errorf("deleting %s in %s: %w", o.Ref, ns, err)
+			errs = append(errs, fmt.Errorf("deleting %s in %s: %w", o.Ref, d.ns, err))
 		default:
-			say("%s deleted", o.Ref)
+			d.deleted(o.Ref)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d deleter) namespace(ctx context.Context) error {
+	ref := kube.ObjectName(namespaceKind, d.ns)
+	err := d.c.Typed.CoreV1().Namespaces().Delete(ctx, d.ns, d.options(nil))
+	switch {
+	case apierrors.IsNotFound(err):
+		d.say("%s already gone", ref)
+	case err != nil:
+		return fmt.Errorf("deleting %s: %w", ref, err)
+	default:
+		d.deleted(ref)
 	}
 	return nil
 }
 
-// waitUntil polls done until it reports true, printing what blocks whenever it changes.
-func waitUntil(ctx context.Context, every time.Duration, say func(string, ...any), what string, done func() (bool, string, error)) error {
+// deleted prints kubectl delete's line, with its dry-run suffix.
+func (d deleter) deleted(ref string) {
+	if d.dryRun {
+		d.say("%s deleted (server dry run)", ref)
+		return
+	}
+	d.say("%s deleted", ref)
+}
+
+// waitUntil polls done until it reports true, printing what blocks whenever
+// it changes; running out of time is a *TimeoutError naming the blockers.
+func waitUntil(ctx context.Context, o Options, say func(string, ...any), what string, done func(context.Context) (bool, string, error)) error {
 	last := ""
-	for {
-		ok, blockers, err := done()
-		if err != nil {
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		}
-		if ok {
-			return nil
+	err := wait.PollUntilContextTimeout(ctx, o.PollInterval, o.Timeout, true, func(ctx context.Context) (bool, error) {
+		ok, blockers, err := done(ctx)
+		if err != nil || ok {
+			return ok, err
 		}
 		if blockers != last && blockers != "" {
 			say("waiting for %s: %s", what, blockers)
 			last = blockers
 		}
-		select {
-		case <-ctx.Done():
-			if last == "" {
-				last = "no reason reported"
-			}
-			return fmt.Errorf("timed out waiting for %s; still blocking: %s (raise --timeout, or resolve the blockers)", what, last)
-		case <-time.After(every):
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case wait.Interrupted(err) && !errors.Is(context.Cause(ctx), context.Canceled):
+		return &TimeoutError{What: what, Blockers: last}
+	default:
+		return fmt.Errorf("waiting for %s: %w", what, err)
 	}
 }
 
@@ -326,14 +438,14 @@ func recreatedWorkloads(ctx context.Context, c *kube.Clients, ns string) string 
 	if deps, err := c.Typed.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, d := range deps.Items {
 			if d.DeletionTimestamp == nil {
-				names = append(names, "deployment.apps/"+d.Name)
+				names = append(names, kube.ObjectName(kube.DeploymentGK, d.Name))
 			}
 		}
 	}
 	if sts, err := c.Typed.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{}); err == nil {
 		for _, s := range sts.Items {
 			if s.DeletionTimestamp == nil {
-				names = append(names, "statefulset.apps/"+s.Name)
+				names = append(names, kube.ObjectName(kube.StatefulSetGK, s.Name))
 			}
 		}
 	}

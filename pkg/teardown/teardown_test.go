@@ -110,13 +110,12 @@ func TestExecuteRechecksBeforeDeleting(t *testing.T) {
 			}
 			tc.change(client)
 			var progress bytes.Buffer
-			err = Execute(context.Background(), c, plan, Options{Timeout: 50 * time.Millisecond, Progress: &progress, PollInterval: time.Millisecond,
-				AcceptDataLoss: tc.accept, AcceptDataLossFlag: "accept"})
+			_, err = Execute(context.Background(), c, plan, Options{Timeout: 50 * time.Millisecond, Progress: &progress, PollInterval: time.Millisecond,
+				ReleaseWait: time.Millisecond, AcceptDataLoss: tc.accept, AcceptDataLossFlag: "accept"})
 			_, nsErr := client.CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
 			if tc.want == "" {
-				// The fake never finishes deleting, so the wait times out; the namespace was deleted.
-				if nsErr == nil {
-					t.Fatalf("accepted loss, but the namespace was not deleted: %v", err)
+				if err != nil || nsErr == nil {
+					t.Fatalf("accepted loss: Execute = %v, namespace read = %v; want the namespace deleted", err, nsErr)
 				}
 				return
 			}

@@ -112,8 +112,9 @@ func fits(pv *corev1.PersistentVolume, pvc *corev1.PersistentVolumeClaim, what s
 // Rebind makes a Released PV bindable by namespace/claim only: the claimRef
 // keeps naming the claim but loses the old claim's uid and resourceVersion,
 // so the PV turns Available and binds to a new PVC of that name. pv is the
-// PV as read and checked; the patch fails if it changed since.
-func Rebind(ctx context.Context, client kubernetes.Interface, pv *corev1.PersistentVolume, namespace, claim string) (*corev1.PersistentVolume, error) {
+// PV as read and checked; the patch fails if it changed since. With dryRun
+// the server checks and answers the patch without persisting it.
+func Rebind(ctx context.Context, client kubernetes.Interface, pv *corev1.PersistentVolume, namespace, claim string, dryRun bool) (*corev1.PersistentVolume, error) {
 	patch, _ := json.Marshal(map[string]any{
 		// The resourceVersion makes the patch fail if the PV changed since it was read.
 		"metadata": map[string]any{"resourceVersion": pv.ResourceVersion},
@@ -122,7 +123,11 @@ func Rebind(ctx context.Context, client kubernetes.Interface, pv *corev1.Persist
 			"namespace": namespace, "name": claim, "uid": nil, "resourceVersion": nil,
 		}},
 	})
-	return client.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "kubectl-qxsms"})
+	opts := metav1.PatchOptions{FieldManager: "kubectl-qxsms"}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	return client.CoreV1().PersistentVolumes().Patch(ctx, pv.Name, types.MergePatchType, patch, opts)
 }
 
 // ClaimFor is the PVC that binds to a rebound PV: same class, size and access

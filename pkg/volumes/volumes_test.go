@@ -2,6 +2,7 @@ package volumes
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 )
 
 func nfsPV(name, claimNS, claim string, phase corev1.PersistentVolumePhase) *corev1.PersistentVolume {
@@ -377,7 +379,7 @@ func ptr[T any](v T) *T { return &v }
 func TestRebindAndExport(t *testing.T) {
 	released := nfsPV("pvc-b", "qxsms-pprd", "media", corev1.VolumeReleased)
 	client := fake.NewClientset(released)
-	pv, err := Rebind(context.Background(), client, released, "qxsms-new", "media")
+	pv, err := Rebind(context.Background(), client, released, "qxsms-new", "media", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,5 +399,29 @@ func TestRebindAndExport(t *testing.T) {
 	// of its class, in any namespace: it keeps the claim's namespace and name.
 	if r := clean.Spec.ClaimRef; r == nil || r.Namespace != "qxsms-pprd" || r.Name != "media" || r.UID != "" || r.ResourceVersion != "" {
 		t.Errorf("exported claimRef: %+v", r)
+	}
+}
+
+// A dry run sends the same checked patch, marked so the server persists nothing.
+func TestRebindDryRun(t *testing.T) {
+	for _, dryRun := range []bool{false, true} {
+		released := nfsPV("pvc-b", "qxsms-pprd", "media", corev1.VolumeReleased)
+		client := fake.NewClientset(released)
+		if _, err := Rebind(context.Background(), client, released, "qxsms-new", "media", dryRun); err != nil {
+			t.Fatal(err)
+		}
+		var got [][]string
+		for _, a := range client.Actions() {
+			if p, ok := a.(clienttesting.PatchActionImpl); ok {
+				got = append(got, p.PatchOptions.DryRun)
+			}
+		}
+		want := [][]string{nil}
+		if dryRun {
+			want = [][]string{{metav1.DryRunAll}}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("dryRun=%v: patch requests with dryRun %q, want %q", dryRun, got, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@
 package newinstance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -53,19 +54,30 @@ var (
 		kubectl qxsms new production acme --from staging/pprd --generate-secrets`)
 )
 
-// Options is the state of one new command.
-type Options struct {
-	Root, Env, Instance, From, Host string
-	GenerateSecrets                 bool
-
-	repo   *overlays.Repo
-	source overlays.Instance
+// NewOptions holds the flags of one new command as the user typed them, and
+// what Complete resolves from them.
+type NewOptions struct {
+	From, Host      string
+	GenerateSecrets bool
+	cli.RepoFlags
 	genericiooptions.IOStreams
+
+	// Resolved by Complete.
+	env, instance string
+	repo          *overlays.Repo
+	// source is resolved by Run, once the names are known to be valid.
+	source overlays.Instance
 }
 
-// NewCmdNew returns the new subcommand.
+// NewNewOptions returns the defaults of new.
+func NewNewOptions(streams genericiooptions.IOStreams) *NewOptions {
+	return &NewOptions{IOStreams: streams}
+}
+
+// NewCmdNew returns the new subcommand. It takes no cluster: f only serves
+// the shared shape of every command.
 func NewCmdNew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	o := NewNewOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "new ENV INSTANCE --from [ENV/]SOURCE [--host HOSTNAME]",
 		DisableFlagsInUseLine: true,
@@ -74,20 +86,15 @@ func NewCmdNew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Com
 		Example:               example,
 		Args:                  cobra.ExactArgs(2),
 		ValidArgsFunction:     cli.CompleteEnvThenInstances(-1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run()
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
-	cli.AddRootFlag(cmd, &o.Root)
+	o.RepoFlags.AddFlags(cmd)
 	cmd.Flags().StringVar(&o.From, "from", "", "The instance to copy: SOURCE (in ENV, or the only one of that name) or SOURCE_ENV/SOURCE.")
 	cmd.Flags().StringVar(&o.Host, "host", "", "The new instance's ingress host (default: the source's host with the instance name replaced).")
 	cmd.Flags().BoolVar(&o.GenerateSecrets, "generate-secrets", false, "Write strong random values for the keys of secret env files into git-ignored *.generated.env files (the overlay itself keeps placeholders).")
 	_ = cmd.MarkFlagRequired("from")
 	_ = cmd.RegisterFlagCompletionFunc("from", func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		repo, err := cli.FindRepo(o.Root)
+		repo, err := o.Repo()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
@@ -106,28 +113,54 @@ func NewCmdNew(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Com
 	return cmd
 }
 
-// Complete finds the repo and resolves --from.
-func (o *Options) Complete(args []string) error {
-	o.Env, o.Instance = args[0], args[1]
-	for what, name := range map[string]string{"environment": o.Env, "instance": o.Instance} {
-		if err := overlays.ValidateName(what, name); err != nil {
-			return err
+// Complete reads ENV and INSTANCE and finds the config repo.
+func (o *NewOptions) Complete(_ cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if len(args) == 2 {
+		o.env, o.instance = args[0], args[1]
+	}
+	var err error
+	o.repo, err = o.Repo()
+	return err
+}
+
+// sourceRef splits --from into its environment ("" when not given) and name.
+func (o *NewOptions) sourceRef() (env, name string) {
+	if env, name, ok := strings.Cut(o.From, "/"); ok {
+		return env, name
+	}
+	return "", o.From
+}
+
+// Validate checks the names and the host before any file is read.
+func (o *NewOptions) Validate() error {
+	if err := overlays.ValidateName("environment", o.env); err != nil {
+		return err
+	}
+	if err := overlays.ValidateName("instance", o.instance); err != nil {
+		return err
+	}
+	srcEnv, srcName := o.sourceRef()
+	if strings.Contains(o.From, "/") {
+		if err := overlays.ValidateName("environment", srcEnv); err != nil {
+			return fmt.Errorf("--from %s: %w: want SOURCE or ENV/SOURCE", o.From, err)
 		}
+	}
+	if err := overlays.ValidateName("instance", srcName); err != nil {
+		return fmt.Errorf("--from %s: %w: want SOURCE or ENV/SOURCE", o.From, err)
 	}
 	if o.Host != "" {
 		if err := overlays.ValidateHost(o.Host); err != nil {
-			return err
+			return fmt.Errorf("--host: %w", err)
 		}
 	}
-	var err error
-	if o.repo, err = cli.FindRepo(o.Root); err != nil {
-		return err
-	}
-	srcEnv, srcName, qualified := strings.Cut(o.From, "/")
-	if !qualified {
-		srcEnv, srcName = "", o.From
-	}
+	return nil
+}
+
+// resolveSource finds the instance --from names.
+func (o *NewOptions) resolveSource() error {
+	srcEnv, srcName := o.sourceRef()
 	if srcEnv == "" {
+		var err error
 		if srcEnv, err = o.findEnv(srcName); err != nil {
 			return err
 		}
@@ -141,9 +174,9 @@ func (o *Options) Complete(args []string) error {
 }
 
 // findEnv locates an unqualified source: ENV first, else the only environment holding it.
-func (o *Options) findEnv(name string) (string, error) {
-	if insts, _ := o.repo.Instances(o.Env); slices.Contains(insts, name) {
-		return o.Env, nil
+func (o *NewOptions) findEnv(name string) (string, error) {
+	if insts, _ := o.repo.Instances(o.env); slices.Contains(insts, name) {
+		return o.env, nil
 	}
 	envs, err := o.repo.Environments()
 	if err != nil {
@@ -165,13 +198,16 @@ func (o *Options) findEnv(name string) (string, error) {
 }
 
 // Run writes the overlay and says what to do next.
-func (o *Options) Run() error {
+func (o *NewOptions) Run(_ context.Context) error {
+	if err := o.resolveSource(); err != nil {
+		return err
+	}
 	cfg, err := o.repo.LoadConfig()
 	if err != nil {
 		return err
 	}
-	res, err := scaffold.Create(o.repo, scaffold.Request{Source: o.source, Env: o.Env, Name: o.Instance, Host: o.Host,
-		Placeholder: secrets.PolicyFor(cfg, o.Env).Glob, GenerateSecrets: o.GenerateSecrets})
+	res, err := scaffold.Create(o.repo, scaffold.Request{Source: o.source, Env: o.env, Name: o.instance, Host: o.Host,
+		Placeholder: secrets.PolicyFor(cfg, o.env).Glob, GenerateSecrets: o.GenerateSecrets})
 	if err != nil {
 		return err
 	}
@@ -203,17 +239,17 @@ Then:
   git commit -m "Add QxSMS instance %[1]s (%[3]s)"
   git push -u origin add-%[1]s
 and merge it into the %[3]s branch: its pipeline deploys the new instance.
-`, o.Instance, add, o.Env)
+`, o.instance, add, o.env)
 	return nil
 }
 
 // printSecrets says exactly what new did with each secret key: never a value.
-func (o *Options) printSecrets(res *scaffold.Result, rel func(string) string) {
+func (o *NewOptions) printSecrets(res *scaffold.Result, rel func(string) string) {
 	if len(res.Secrets) == 0 {
 		fmt.Fprintf(o.Out, "\n%s holds no secret values.\n", o.source)
 		return
 	}
-	variable := secrets.CIVariable(o.Env, o.Instance)
+	variable := secrets.CIVariable(o.env, o.instance)
 	var placeholders, generated []scaffold.SecretKey
 	for _, k := range res.Secrets {
 		if k.Generated != "" {
@@ -250,10 +286,10 @@ func (o *Options) printSecrets(res *scaffold.Result, rel func(string) string) {
 	switch {
 	case len(generated) > 0 && inPipelineFile:
 		fmt.Fprintf(o.Out, "Next: store %s as the file-type CI/CD variable %s (masked, protected, environment %s): the pipeline writes it over %s before it deploys. Then delete the file.\n",
-			rel(filepath.Join(res.Instance.Dir, strings.TrimSuffix(secrets.PipelineFile, ".env")+scaffold.GeneratedSuffix)), variable, o.Env, secrets.PipelineFile)
+			rel(filepath.Join(res.Instance.Dir, strings.TrimSuffix(secrets.PipelineFile, ".env")+scaffold.GeneratedSuffix)), variable, o.env, secrets.PipelineFile)
 	case inPipelineFile:
 		fmt.Fprintf(o.Out, "Next: store the real %s as the file-type CI/CD variable %s (masked, protected, environment %s): the pipeline writes it over %s before it deploys. Never commit real values.\n",
-			secrets.PipelineFile, variable, o.Env, secrets.PipelineFile)
+			secrets.PipelineFile, variable, o.env, secrets.PipelineFile)
 	}
 	var others []string
 	for _, k := range res.Secrets {

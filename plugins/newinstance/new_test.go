@@ -1,54 +1,134 @@
 package newinstance
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
+
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
 )
 
-func TestRunSaysWhatItDid(t *testing.T) {
+type result struct {
+	out, errOut string
+	err         error
+}
+
+// run executes `kubectl qxsms new ARGS... --root DIR`; the repo's folder
+// reads $ROOT in the output.
+func run(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	tf := cmdtesting.NewTestFactory()
+	t.Cleanup(tf.Cleanup)
+	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	cmd := NewCmdNew(tf, streams)
+	cmd.SetArgs(append([]string{"--root", dir}, args...))
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	_, err := cmd.ExecuteC()
+	clean := func(s string) string { return strings.ReplaceAll(s, dir, "$ROOT") }
+	return result{clean(out.String()), clean(errOut.String()), err}
+}
+
+func TestNew(t *testing.T) {
 	for _, tc := range []struct {
-		generate bool
-		want     []string
-		wantNot  []string
+		golden string
+		args   []string
+		// dir is the overlay that must exist afterwards.
+		dir string
 	}{
-		{false, []string{"no value was copied from staging/pprd", "These keys hold placeholders", "POSTGRES_PASSWORD", "Secret qxsms-secrets", "in secrets.env",
-			"SECRETS_PRODUCTION_ACME", "deploy refuses the placeholders in protected environments"}, []string{"random", "generated.env", "changeme"}},
-		{true, []string{"no value was copied", "Strong random values for DJANGO_SECRET_KEY, POSTGRES_PASSWORD, RABBITMQ_PASSWORD", "secrets.generated.env",
-			"which git ignores", ".gitignore", "Next: store", "SECRETS_PRODUCTION_ACME", "Then delete the file"}, []string{"These keys hold placeholders", "changeme"}},
+		{"from-another-environment", []string{"production", "acme", "--from", "staging/pprd"}, "overlays/production/acme"},
+		{"generate-secrets", []string{"production", "acme", "--from", "staging/pprd", "--generate-secrets"}, "overlays/production/acme"},
+		{"unqualified-source", []string{"staging", "qa", "--from", "pprd", "--host", "qa.example.com"}, "overlays/staging/qa"},
+		{"source-in-the-only-environment", []string{"staging", "acme", "--from", "prod", "--host", "acme.example.com"}, "overlays/staging/acme"},
 	} {
-		dir := filepath.Join(t.TempDir(), "k8s")
-		if err := os.CopyFS(dir, os.DirFS("../../k8s")); err != nil {
-			t.Fatal(err)
-		}
-		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-		o := &Options{Root: dir, From: "staging/pprd", GenerateSecrets: tc.generate, IOStreams: streams}
-		if err := o.Complete([]string{"production", "acme"}); err != nil {
-			t.Fatal(err)
-		}
-		if err := o.Run(); err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(out.String(), w) {
-				t.Errorf("generate=%v: output lacks %q:\n%s", tc.generate, w, out)
+		t.Run(tc.golden, func(t *testing.T) {
+			dir := testutil.CopyProjectRepo(t).Dir
+			r := run(t, dir, tc.args...)
+			if r.err != nil {
+				t.Fatal(r.err)
 			}
-		}
-		for _, w := range tc.wantNot {
-			if strings.Contains(out.String(), w) {
-				t.Errorf("generate=%v: output has %q:\n%s", tc.generate, w, out)
+			testutil.Golden(t, tc.golden, "-- stdout --\n"+r.out+"-- stderr --\n"+r.errOut)
+			if _, err := os.Stat(filepath.Join(dir, tc.dir, "kustomization.yml")); err != nil {
+				t.Errorf("no overlay written: %v", err)
 			}
-		}
-		if tc.generate {
-			b, _ := os.ReadFile(filepath.Join(dir, "overlays/production/acme/secrets.generated.env"))
-			for _, line := range strings.Split(string(b), "\n") {
-				if _, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") && strings.Contains(out.String()+errOut.String(), v) {
-					t.Errorf("a generated value was printed")
+			// No generated secret value is ever printed.
+			_ = filepath.WalkDir(filepath.Join(dir, tc.dir), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !strings.HasSuffix(p, ".generated.env") {
+					return err
 				}
-			}
-		}
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				for _, line := range strings.Split(string(b), "\n") {
+					if _, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") && v != "" && strings.Contains(r.out+r.errOut, v) {
+						t.Errorf("a generated value of %s was printed", p)
+					}
+				}
+				return nil
+			})
+		})
 	}
+}
+
+// Bad input is refused with the fix, and writes nothing.
+func TestNewRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no --from", []string{"staging", "qa"}, `required flag(s) "from" not set`},
+		{"one argument", []string{"staging", "--from", "pprd"}, "accepts 2 arg(s), received 1"},
+		{"bad environment", []string{"Staging", "qa", "--from", "pprd"}, `invalid environment name "Staging"`},
+		{"bad instance", []string{"staging", "../qa", "--from", "pprd"}, `invalid instance name "../qa"`},
+		{"bad source", []string{"staging", "qa", "--from", "../pprd"}, `--from ../pprd: invalid environment name ".."`},
+		{"bad host", []string{"staging", "qa", "--from", "pprd", "--host", "bad_host"}, `--host: invalid host "bad_host"`},
+		{"unknown source", []string{"staging", "qa", "--from", "ghost"}, "--from ghost: no instance of that name in any environment (development, production, staging)"},
+		{"existing instance", []string{"staging", "demo", "--from", "pprd"}, "already exists"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := testutil.CopyProjectRepo(t).Dir
+			before := tree(t, dir)
+			r := run(t, dir, tc.args...)
+			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", r.err, tc.want)
+			}
+			if r.out != "" {
+				t.Errorf("stdout: %q", r.out)
+			}
+			if after := tree(t, dir); after != before {
+				t.Errorf("files changed:\n--- before\n%s--- after\n%s", before, after)
+			}
+		})
+	}
+}
+
+// tree lists the files under dir with their sizes.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(&b, "%s %d\n", rel, info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

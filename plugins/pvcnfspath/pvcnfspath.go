@@ -11,13 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
-	"k8s.io/client-go/kubernetes"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
@@ -37,11 +38,18 @@ var (
 
 		--rsync prints one command per volume that copies it into
 		DEST/<pvc>-<pv>/, so generations never overwrite each other. The commands
-		use rsync -s (protect-args): the NFS server's shell never parses a path.`)
+		use rsync -s (protect-args): the NFS server's shell never parses a path.
+
+		-o json|yaml prints a List of VolumePath records (apiVersion
+		qxsms.io/v1alpha1), one per row of the table, named after the PV.`)
 
 	example = templates.Examples(`
 		# Where the data of instance pprd is
 		kubectl qxsms pvc-nfs-path pprd
+
+		# The same as JSON, or only the paths
+		kubectl qxsms pvc-nfs-path pprd -o json
+		kubectl qxsms pvc-nfs-path pprd -o jsonpath --template '{range .items[*]}{.server}:{.path}{"\n"}{end}'
 
 		# One command per volume to copy the data back
 		kubectl qxsms pvc-nfs-path pprd --rsync /backup/pprd --ssh-user admin
@@ -69,26 +77,44 @@ type Row struct {
 	// with reclaim policy Delete and the StorageClass archives.
 	Archived string `json:"archived,omitempty"`
 	Error    string `json:"error,omitempty"`
+
+	// unreadable marks an NFS volume whose location could not be read.
+	unreadable bool
 }
 
-// Options is the state of one pvc-nfs-path command.
-type Options struct {
-	Instance   string
-	Claims     []string
-	Output     string
+// PVCNFSPathOptions holds the flags of one pvc-nfs-path command as the user
+// typed them, and what Complete resolves from them.
+type PVCNFSPathOptions struct {
 	Rsync      string
 	SSHUser    string
 	ExportRoot string
-
-	exportRoot volumes.ExportRoot
-	client     func() (kubernetes.Interface, error)
-	class      func(string) *storagev1.StorageClass
+	Output     *cli.OutputFlags
 	genericiooptions.IOStreams
+
+	// newClients is set by NewPVCNFSPathOptions; tests replace it.
+	newClients func(cmdutil.Factory) func() (*kube.Clients, error)
+
+	// Resolved by Complete.
+	instance   string
+	claims     []string
+	exportRoot volumes.ExportRoot
+	clients    func() (*kube.Clients, error)
+	// class is read by Run.
+	class func(string) *storagev1.StorageClass
+}
+
+// NewPVCNFSPathOptions returns the defaults of pvc-nfs-path.
+func NewPVCNFSPathOptions(streams genericiooptions.IOStreams) *PVCNFSPathOptions {
+	return &PVCNFSPathOptions{IOStreams: streams, Output: cli.NewOutputFlags("", true), newClients: cli.NewClients}
 }
 
 // NewCmdPVCNFSPath returns the pvc-nfs-path subcommand.
 func NewCmdPVCNFSPath(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams}
+	return newCmd(f, NewPVCNFSPathOptions(streams))
+}
+
+// newCmd binds o's flags; tests hand in options with fake seams.
+func newCmd(f cmdutil.Factory, o *PVCNFSPathOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "pvc-nfs-path INSTANCE [PVC...]",
 		DisableFlagsInUseLine: true,
@@ -97,41 +123,20 @@ func NewCmdPVCNFSPath(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		Example:               example,
 		Args:                  cobra.MinimumNArgs(1),
 		ValidArgsFunction:     cli.CompleteClusterInstances(f, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Instance, o.Claims = args[0], args[1:]
-			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	o.Output.AddFlags(cmd)
 	cmd.Flags().StringVar(&o.Rsync, "rsync", "", "Print one rsync command per volume that copies its data into DEST/<pvc>-<pv>/.")
 	cmd.Flags().StringVar(&o.SSHUser, "ssh-user", "", "With --rsync: the user to log in to the NFS server as.")
 	cmd.Flags().StringVar(&o.ExportRoot, "export-root", "", "EXPORT=FSPATH: where exported paths lie on the server's filesystem, e.g. /=/srv/nfs for an NFSv4 root.")
 	return cmd
 }
 
-// Validate checks arguments and flags.
-func (o *Options) Validate() error {
-	if err := overlays.ValidateName("instance", o.Instance); err != nil {
-		return err
-	}
-	for _, c := range o.Claims {
-		// PVC names are DNS-1123 subdomains: dots are allowed.
-		if errs := validation.IsDNS1123Subdomain(c); len(errs) > 0 {
-			return fmt.Errorf("invalid PVC name %q: %s", c, strings.Join(errs, "; "))
-		}
-	}
-	if err := cli.ValidateOutput(o.Output, "wide", "json", "yaml"); err != nil {
-		return err
-	}
-	if o.Rsync != "" && o.Output != "" {
-		return errors.New("--rsync prints commands: it cannot be combined with --output")
-	}
-	if o.SSHUser != "" && o.Rsync == "" {
-		return errors.New("--ssh-user goes with --rsync")
+// Complete reads the instance and the claims from the arguments, and parses
+// --export-root.
+func (o *PVCNFSPathOptions) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		o.instance, o.claims = args[0], args[1:]
 	}
 	if o.ExportRoot != "" {
 		r, err := volumes.ParseExportRoot(o.ExportRoot)
@@ -140,22 +145,47 @@ func (o *Options) Validate() error {
 		}
 		o.exportRoot = r
 	}
+	o.clients = o.newClients(f)
+	return nil
+}
+
+// Validate checks arguments and flags.
+func (o *PVCNFSPathOptions) Validate() error {
+	if err := overlays.ValidateName("instance", o.instance); err != nil {
+		return err
+	}
+	for _, c := range o.claims {
+		// PVC names are DNS-1123 subdomains: dots are allowed.
+		if errs := validation.IsDNS1123Subdomain(c); len(errs) > 0 {
+			return fmt.Errorf("invalid PVC name %q: %s", c, strings.Join(errs, "; "))
+		}
+	}
+	if err := o.Output.Validate(); err != nil {
+		return err
+	}
+	if o.Rsync != "" && o.Output.Format() != "" {
+		return errors.New("--rsync prints commands: it cannot be combined with --output")
+	}
+	if o.SSHUser != "" && o.Rsync == "" {
+		return errors.New("--ssh-user goes with --rsync")
+	}
 	return nil
 }
 
 // Run finds the volumes and prints them.
-func (o *Options) Run(ctx context.Context) error {
-	client, err := o.client()
+func (o *PVCNFSPathOptions) Run(ctx context.Context) error {
+	clients, err := o.clients()
 	if err != nil {
 		return err
 	}
+	client := clients.Typed
 	o.class = volumes.Classes(ctx, client)
-	vols, err := volumes.ForInstance(ctx, client, o.Instance, o.Claims)
+	vols, err := volumes.ForInstance(ctx, client, o.instance, o.claims)
 	if err != nil {
 		return err
 	}
 	if len(vols) == 0 {
-		fmt.Fprintf(o.ErrOut, "No PersistentVolumeClaims found for instance %s (namespace %s), nor PVs that claimed into it.\n", o.Instance, overlays.Namespace(o.Instance))
+		fmt.Fprintf(o.ErrOut, "No PersistentVolumeClaims found for instance %s (namespace %s), nor PVs that claimed into it.\n", o.instance, overlays.Namespace(o.instance))
 		return nil
 	}
 	rows := make([]Row, len(vols))
@@ -165,17 +195,35 @@ func (o *Options) Run(ctx context.Context) error {
 			fmt.Fprintf(o.ErrOut, "Warning: %s/%s: %s\n", v.Namespace, v.PVC, rows[i].Error)
 		}
 	}
-	if printed, err := cli.PrintItems(o.Output, rows, o.Out); printed {
-		return err
-	}
 	if o.Rsync != "" {
 		return o.printRsync(rows)
 	}
-	printTable(o.Out, rows, o.Output == "wide")
-	return nil
+	if table, wide := o.Output.Table(); table {
+		printTable(o.Out, rows, wide)
+		return nil
+	}
+	objs := make([]*unstructured.Unstructured, len(rows))
+	for i, r := range rows {
+		if objs[i], err = cli.AsObject(RecordKind, r.name(), r); err != nil {
+			return err
+		}
+	}
+	return o.Output.PrintObjects(objs, o.Out)
 }
 
-func (o *Options) row(v volumes.Volume) Row {
+// RecordKind is the kind of a Row in machine output.
+const RecordKind = "VolumePath"
+
+// name identifies a row in machine output: its PV, or the claim when it is
+// not bound to one.
+func (r Row) name() string {
+	if r.Volume != "" {
+		return r.Volume
+	}
+	return r.PVC
+}
+
+func (o *PVCNFSPathOptions) row(v volumes.Volume) Row {
 	r := Row{PVC: v.PVC, Namespace: v.Namespace, Volume: v.PVName(), Status: v.Status}
 	if !v.Current() {
 		r.Released = "unknown"
@@ -184,12 +232,14 @@ func (o *Options) row(v volumes.Volume) Row {
 		}
 	}
 	if v.PV != nil {
-		r.Capacity = volumes.Capacity(v.PV)
+		if c := volumes.Capacity(v.PV); c != "-" {
+			r.Capacity = c
+		}
 		r.StorageClass = v.PV.Spec.StorageClassName
 	}
 	switch {
 	case v.LocationErr != nil:
-		r.Error = v.LocationErr.Error()
+		r.Error, r.unreadable = v.LocationErr.Error(), true
 	case v.Location != nil:
 		r.Source, r.Server, r.Path = v.Location.Source, v.Location.Server, v.Location.Path
 		r.ServerPath = o.exportRoot.ServerPath(*v.Location)
@@ -206,9 +256,14 @@ func (o *Options) row(v volumes.Volume) Row {
 
 // printRsync prints one command per volume, into DEST/<pvc>-<pv>/ so that
 // generations of a claim never overwrite each other.
-func (o *Options) printRsync(rows []Row) error {
+func (o *PVCNFSPathOptions) printRsync(rows []Row) error {
 	n, refused := 0, 0
 	for _, r := range rows {
+		if r.unreadable {
+			// Already warned about: an NFS volume whose location cannot be
+			// used safely, which must not pass for "not on NFS".
+			refused++
+		}
 		if r.Server == "" {
 			continue
 		}
@@ -225,10 +280,10 @@ func (o *Options) printRsync(rows []Row) error {
 		n++
 	}
 	if refused > 0 {
-		return fmt.Errorf("%d volume(s) of %s have paths no command can be printed for safely: copy them by hand", refused, o.Instance)
+		return fmt.Errorf("%d volume(s) of %s have paths no command can be printed for safely: copy them by hand", refused, o.instance)
 	}
 	if n == 0 {
-		return fmt.Errorf("none of the volumes of %s is on NFS: nothing to rsync", o.Instance)
+		return fmt.Errorf("none of the volumes of %s is on NFS: nothing to rsync", o.instance)
 	}
 	return nil
 }

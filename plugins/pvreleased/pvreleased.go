@@ -19,7 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
@@ -27,8 +26,8 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-	"sigs.k8s.io/yaml"
 
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
@@ -54,7 +53,11 @@ var (
 		overlay's PVC of that name asks for no more storage, no other access modes
 		and no other class than the PV offers (otherwise the application would get
 		a new, empty volume). --export writes manifests that re-attach the same NFS
-		directories, reserved for their old claim's namespace and name.`)
+		directories, reserved for their old claim's namespace and name.
+
+		--dry-run=client shows what --delete or --rebind would do, after the same
+		checks, and sends nothing that writes; --dry-run=server has the API server
+		check each deletion or patch without persisting it.`)
 
 	example = templates.Examples(`
 		# Every Released PV, and those of one instance
@@ -70,8 +73,13 @@ var (
 		kubectl qxsms pv-released pprd --delete --yes
 		kubectl qxsms pv-released prod --delete --confirm=prod
 
+		# What --delete would delete, sending nothing; then checked by the API server
+		kubectl qxsms pv-released pprd --delete --dry-run=client
+		kubectl qxsms pv-released pprd --delete --dry-run=server
+
 		# Let a new PVC qxsms-pprd/qxsms-data bind the old volume and its files
 		kubectl qxsms pv-released pvc-0b5c... --rebind qxsms-pprd/qxsms-data
+		kubectl qxsms pv-released pvc-0b5c... --rebind qxsms-pprd/qxsms-data -o json
 
 		# Save manifests to re-attach the volumes later
 		kubectl qxsms pv-released pprd --export ./pv-backup`)
@@ -81,34 +89,52 @@ var (
 // Retain: their provisioner may then delete or archive the data.
 const IncludeNonRetainFlag = "include-non-retain"
 
-// Options is the state of one pv-released command.
-type Options struct {
-	Instances        []string
+// PVReleasedOptions holds the flags of one pv-released command as the user
+// typed them, and what Complete resolves from them.
+type PVReleasedOptions struct {
 	ClaimNamespace   string
 	All              bool
 	OlderThan        time.Duration
 	Delete           bool
 	IncludeNonRetain bool
-	Yes              bool
-	Confirm          string
-	DryRun           bool
 	Rebind           string
 	Export           string
-	Root             string
-
-	PrintFlags *genericclioptions.PrintFlags
-	client     func() (kubernetes.Interface, error)
-	// repo finds the config repo; an error means none was found.
-	repo           func() (*overlays.Repo, error)
-	currentContext func() (string, error)
-	isTerminal     func() bool
-	now            func() time.Time
+	cli.RepoFlags
+	cli.ConfirmFlags
+	Output *cli.OutputFlags
 	genericiooptions.IOStreams
+
+	// Seams, set by NewPVReleasedOptions; tests replace them.
+	newClients func(cmdutil.Factory) func() (*kube.Clients, error)
+	now        func() time.Time
+
+	// Resolved by Complete.
+	args        []string
+	instances   []string
+	pvName      string
+	dryRun      cmdutil.DryRunStrategy
+	clients     func() (*kube.Clients, error)
+	kubeContext string
+	interactive bool
+}
+
+// NewPVReleasedOptions returns the defaults of pv-released.
+func NewPVReleasedOptions(streams genericiooptions.IOStreams) *PVReleasedOptions {
+	return &PVReleasedOptions{
+		IOStreams:  streams,
+		Output:     cli.NewOutputFlags("", true),
+		newClients: cli.NewClients,
+		now:        time.Now,
+	}
 }
 
 // NewCmdPVReleased returns the pv-released subcommand.
 func NewCmdPVReleased(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams, PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(nil), now: time.Now}
+	return newCmd(f, NewPVReleasedOptions(streams))
+}
+
+// newCmd binds o's flags; tests hand in options with fake seams.
+func newCmd(f cmdutil.Factory, o *PVReleasedOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "pv-released [INSTANCE...] | PV --rebind NAMESPACE/PVC",
 		DisableFlagsInUseLine: true,
@@ -116,31 +142,47 @@ func NewCmdPVReleased(f cmdutil.Factory, streams genericiooptions.IOStreams) *co
 		Long:                  long,
 		Example:               example,
 		ValidArgsFunction:     cli.CompleteReleasedPVs(f),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Instances = args
-			o.client = func() (kubernetes.Interface, error) { return f.KubernetesClientSet() }
-			o.repo = func() (*overlays.Repo, error) { return cli.FindRepo(o.Root) }
-			o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
-			o.isTerminal = func() bool { return term.IsTerminal(o.In) }
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
-	cli.AddRootFlag(cmd, &o.Root)
+	o.RepoFlags.AddFlags(cmd)
+	o.ConfirmFlags.AddFlags(cmd)
+	o.Output.AddFlags(cmd)
+	cmdutil.AddDryRunFlag(cmd)
 	cmd.Flags().StringVar(&o.ClaimNamespace, "claim-namespace", "", "Only PVs whose claim was in this namespace.")
 	cmd.Flags().BoolVar(&o.All, "all", false, "With --delete: every listed PV of the cluster, whatever its claim's namespace.")
 	cmd.Flags().DurationVar(&o.OlderThan, "older-than", 0, "Only PVs Released for at least this long (e.g. 72h); PVs whose Released time is unknown are skipped.")
 	cmd.Flags().BoolVar(&o.Delete, "delete", false, "Delete the listed PVs with reclaim policy Retain after a preview and a confirmation. Their NFS data stays.")
 	cmd.Flags().BoolVar(&o.IncludeNonRetain, IncludeNonRetainFlag, false, "With --delete: also delete PVs whose reclaim policy is not Retain (their provisioner may delete or archive the data).")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Confirm --delete without a prompt (not enough for protected environments).")
-	cmd.Flags().StringVar(&o.Confirm, "confirm", "", "With --delete: the instance whose PVs go; required when the context or the claims belong to a protected environment.")
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "With --delete or --rebind: show what would happen and change nothing.")
 	cmd.Flags().StringVar(&o.Rebind, "rebind", "", "NAMESPACE/PVC: make the Released PV named as argument bindable by that claim only.")
 	cmd.Flags().StringVar(&o.Export, "export", "", "Write each listed PV's manifest into this directory, without server fields and with claimRef reduced to namespace and name.")
-	o.PrintFlags.AddFlags(cmd)
 	return cmd
+}
+
+// Complete reads the arguments (instances, or the PV to rebind), the dry-run
+// strategy and, for --delete, the active kube context.
+func (o *PVReleasedOptions) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.args = args
+	if o.Rebind != "" {
+		if len(args) == 1 {
+			o.pvName = args[0]
+		}
+	} else {
+		o.instances = args
+	}
+	var err error
+	if o.dryRun, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+		return fmt.Errorf("--dry-run: %w", err)
+	}
+	if o.Delete {
+		// Only the protected-context check needs it; a connection without a
+		// context (--server alone) leaves the check to the claims.
+		if t, err := cli.ResolveTarget(cmd, f); err == nil {
+			o.kubeContext = t.Context
+		}
+	}
+	o.interactive = term.IsTerminal(o.In)
+	o.clients = o.newClients(f)
+	return nil
 }
 
 // validateObjectName accepts PV and PVC names as the API server does:
@@ -153,18 +195,24 @@ func validateObjectName(what, name string) error {
 }
 
 // Validate checks arguments and flag combinations.
-func (o *Options) Validate() error {
-	if err := cli.ValidateOutput(*o.PrintFlags.OutputFormat, "wide", "json", "yaml", "name"); err != nil {
+func (o *PVReleasedOptions) Validate() error {
+	if err := o.Output.Validate(); err != nil {
+		return err
+	}
+	if err := o.ConfirmFlags.Validate(); err != nil {
 		return err
 	}
 	if o.Rebind != "" {
 		if o.Delete || o.Export != "" {
 			return errors.New("--rebind cannot be combined with --delete or --export")
 		}
-		if len(o.Instances) != 1 {
+		if len(o.args) != 1 {
 			return errors.New("--rebind takes exactly one PV name as argument: kubectl qxsms pv-released PV --rebind NAMESPACE/PVC")
 		}
-		if err := validateObjectName("volume", o.Instances[0]); err != nil {
+		if o.Output.Format() == cli.Wide {
+			return errors.New("--rebind prints the claim to create: use -o yaml (the default), json or name, not wide")
+		}
+		if err := validateObjectName("volume", o.pvName); err != nil {
 			return err
 		}
 		ns, pvc, ok := strings.Cut(o.Rebind, "/")
@@ -176,16 +224,16 @@ func (o *Options) Validate() error {
 	if o.Delete && o.Export != "" {
 		return errors.New("--delete and --export cannot be combined: export first, then delete")
 	}
-	if o.DryRun && !o.Delete {
+	if o.dryRun != cmdutil.DryRunNone && !o.Delete {
 		return errors.New("--dry-run applies to --delete and --rebind")
 	}
 	if (o.IncludeNonRetain || o.Confirm != "") && !o.Delete {
 		return fmt.Errorf("--%s and --confirm apply to --delete", IncludeNonRetainFlag)
 	}
-	if o.All && (len(o.Instances) > 0 || o.ClaimNamespace != "") {
+	if o.All && (len(o.instances) > 0 || o.ClaimNamespace != "") {
 		return errors.New("--all cannot be combined with instances or --claim-namespace")
 	}
-	if o.Delete && !o.All && len(o.Instances) == 0 && o.ClaimNamespace == "" {
+	if o.Delete && !o.All && len(o.instances) == 0 && o.ClaimNamespace == "" {
 		return errors.New("refusing to --delete the Released PVs of every namespace: name the instances, or pass --claim-namespace NS, or --all to mean the whole cluster")
 	}
 	if o.OlderThan < 0 {
@@ -193,33 +241,29 @@ func (o *Options) Validate() error {
 	}
 	if o.ClaimNamespace != "" {
 		if err := overlays.ValidateName("namespace", o.ClaimNamespace); err != nil {
-			return err
+			return fmt.Errorf("--claim-namespace: %w", err)
 		}
 	}
-	for _, inst := range o.Instances {
+	for _, inst := range o.instances {
 		if err := overlays.ValidateName("instance", inst); err != nil {
 			return err
-		}
-	}
-	if o.Confirm != "" {
-		if err := overlays.ValidateName("instance", o.Confirm); err != nil {
-			return fmt.Errorf("--confirm: %w", err)
 		}
 	}
 	return nil
 }
 
 // Run lists, then deletes, rebinds or exports.
-func (o *Options) Run(ctx context.Context) error {
-	client, err := o.client()
+func (o *PVReleasedOptions) Run(ctx context.Context) error {
+	clients, err := o.clients()
 	if err != nil {
 		return err
 	}
+	client := clients.Typed
 	if o.Rebind != "" {
 		return o.rebind(ctx, client)
 	}
 	list, err := volumes.Released(ctx, client, volumes.ReleasedFilter{
-		Instances: o.Instances, ClaimNamespace: o.ClaimNamespace, OlderThan: o.OlderThan, Now: o.now(),
+		Instances: o.instances, ClaimNamespace: o.ClaimNamespace, OlderThan: o.OlderThan, Now: o.now(),
 	})
 	if err != nil {
 		return err
@@ -253,29 +297,23 @@ func (o *Options) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *Options) print(pvs []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
-	format := *o.PrintFlags.OutputFormat
-	switch format {
-	case "json", "yaml", "name":
-		var objs []*unstructured.Unstructured
-		for i := range pvs {
-			u, err := cli.ToUnstructured(&pvs[i], corev1.SchemeGroupVersion.WithKind("PersistentVolume"))
-			if err != nil {
-				return err
-			}
-			objs = append(objs, u)
-		}
-		if format == "name" {
-			for _, u := range objs {
-				fmt.Fprintf(o.Out, "persistentvolume/%s\n", u.GetName())
-			}
-			return nil
-		}
-		return cli.PrintList(o.PrintFlags, objs, o.Out)
+func (o *PVReleasedOptions) print(pvs []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
+	if table, wide := o.Output.Table(); table {
+		printTable(o.Out, pvs, wide, o.now(), class)
+		return nil
 	}
-	printTable(o.Out, pvs, format == "wide", o.now(), class)
-	return nil
+	objs := make([]*unstructured.Unstructured, len(pvs))
+	for i := range pvs {
+		u, err := cli.ToUnstructured(&pvs[i], pvKind)
+		if err != nil {
+			return err
+		}
+		objs[i] = u
+	}
+	return o.Output.PrintObjects(objs, o.Out)
 }
+
+var pvKind = corev1.SchemeGroupVersion.WithKind("PersistentVolume")
 
 // status is the phase, or Reserved for an Available PV pre-bound by a rebind.
 func status(pv *corev1.PersistentVolume) string {
@@ -325,11 +363,8 @@ func printTable(out io.Writer, pvs []corev1.PersistentVolume, wide bool, now tim
 // protection says why deleting pvs needs --confirm=INSTANCE, if it does:
 // the active context belongs to a protected environment, or a PV's claim
 // was in the namespace of a protected environment's instance.
-func (o *Options) protection(pvs []corev1.PersistentVolume) (string, bool) {
-	if o.repo == nil {
-		return "", false
-	}
-	repo, err := o.repo()
+func (o *PVReleasedOptions) protection(pvs []corev1.PersistentVolume) (string, bool) {
+	repo, err := o.Repo()
 	if err != nil {
 		fmt.Fprintf(o.ErrOut, "Warning: no config repo found (%v): protected environments cannot be recognised; pass --root to check them\n", err)
 		return "", false
@@ -339,11 +374,9 @@ func (o *Options) protection(pvs []corev1.PersistentVolume) (string, bool) {
 		fmt.Fprintf(o.ErrOut, "Warning: %v: protected environments cannot be recognised\n", err)
 		return "", false
 	}
-	if o.currentContext != nil {
-		if kubeContext, err := o.currentContext(); err == nil {
-			if env, ok := cfg.ProtectedContext(kubeContext); ok {
-				return fmt.Sprintf("context %q belongs to the protected environment %q", kubeContext, env), true
-			}
+	if o.kubeContext != "" {
+		if env, ok := cfg.ProtectedContext(o.kubeContext); ok {
+			return fmt.Sprintf("context %q belongs to the protected environment %q", o.kubeContext, env), true
 		}
 	}
 	envs, _ := repo.Environments()
@@ -361,7 +394,18 @@ func (o *Options) protection(pvs []corev1.PersistentVolume) (string, bool) {
 	return "", false
 }
 
-func (o *Options) delete(ctx context.Context, client kubernetes.Interface, listed []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
+// dryRunSuffix is what kubectl appends to an operation in a dry run.
+func (o *PVReleasedOptions) dryRunSuffix() string {
+	switch o.dryRun {
+	case cmdutil.DryRunClient:
+		return " (dry run)"
+	case cmdutil.DryRunServer:
+		return " (server dry run)"
+	}
+	return ""
+}
+
+func (o *PVReleasedOptions) delete(ctx context.Context, client kubernetes.Interface, listed []corev1.PersistentVolume, class func(string) *storagev1.StorageClass) error {
 	var pvs []corev1.PersistentVolume
 	for _, pv := range listed {
 		if p := pv.Spec.PersistentVolumeReclaimPolicy; p != corev1.PersistentVolumeReclaimRetain && !o.IncludeNonRetain {
@@ -390,18 +434,24 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, liste
 			}
 		}
 	}
-	if !o.DryRun {
-		if err := cli.Confirm(o.IOStreams, o.isTerminal(), o.Yes || o.Confirm != "", "yes", fmt.Sprintf("delete these %d PersistentVolume(s)", len(pvs))); err != nil {
+	if o.dryRun == cmdutil.DryRunNone {
+		if err := cli.Confirm(o.IOStreams, o.interactive, o.Yes || o.Confirm != "", "yes", fmt.Sprintf("delete these %d PersistentVolume(s)", len(pvs))); err != nil {
 			return err
 		}
 	}
-	suffix := ""
-	if o.DryRun {
-		suffix = " (server dry run)"
+	var results []volumes.DeleteResult
+	if o.dryRun == cmdutil.DryRunClient {
+		// A client dry run sends nothing that writes: every selected PV is
+		// reported as a real run would delete it.
+		for _, pv := range pvs {
+			results = append(results, volumes.DeleteResult{PV: pv.Name})
+		}
+	} else {
+		results = volumes.DeleteReleased(ctx, client, pvs, o.dryRun == cmdutil.DryRunServer)
 	}
+	printer := &printers.NamePrinter{Operation: "deleted" + o.dryRunSuffix()}
 	var failed int
 	var kept, atRisk []string
-	results := volumes.DeleteReleased(ctx, client, pvs, o.DryRun)
 	for i, r := range results {
 		switch {
 		case r.Skipped:
@@ -410,8 +460,11 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, liste
 			failed++
 			fmt.Fprintf(o.ErrOut, "error: persistentvolume/%s: %v\n", r.PV, r.Err)
 		default:
-			fmt.Fprintf(o.Out, "persistentvolume/%s deleted%s\n", r.PV, suffix)
 			pv := &pvs[i]
+			if err := printer.PrintObj(&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: pvKind.GroupVersion().String(), Kind: pvKind.Kind},
+				ObjectMeta: metav1.ObjectMeta{Name: r.PV}}, o.Out); err != nil {
+				return err
+			}
 			where := "(not an NFS volume: see its provisioner)"
 			if loc, ok, err := volumes.NFSLocation(pv); ok && err == nil {
 				where = loc.Server + ":" + loc.Path
@@ -445,15 +498,12 @@ func (o *Options) delete(ctx context.Context, client kubernetes.Interface, liste
 // overlayClaim finds the PVC named claim in the overlay of the instance that
 // lives in namespace, so a rebind can be checked against what the next
 // deploy will ask for. nil with a reason when it cannot be found.
-func (o *Options) overlayClaim(namespace, claim string) (*corev1.PersistentVolumeClaim, string) {
+func (o *PVReleasedOptions) overlayClaim(namespace, claim string) (*corev1.PersistentVolumeClaim, string) {
 	inst, ok := overlays.InstanceFromNamespace(namespace)
 	if !ok {
 		return nil, fmt.Sprintf("%s is not an instance namespace", namespace)
 	}
-	if o.repo == nil {
-		return nil, "no config repo"
-	}
-	repo, err := o.repo()
+	repo, err := o.Repo()
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -485,8 +535,8 @@ func (o *Options) overlayClaim(namespace, claim string) (*corev1.PersistentVolum
 	return nil, fmt.Sprintf("no overlay of instance %s in %s", inst, repo.Dir)
 }
 
-func (o *Options) rebind(ctx context.Context, client kubernetes.Interface) error {
-	pvName := o.Instances[0]
+func (o *PVReleasedOptions) rebind(ctx context.Context, client kubernetes.Interface) error {
+	pvName := o.pvName
 	ns, claim, _ := strings.Cut(o.Rebind, "/")
 	// Read and checked in dry runs too: a dry run must fail where the real one would.
 	pv, err := client.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
@@ -510,19 +560,24 @@ func (o *Options) rebind(ctx context.Context, client kubernetes.Interface) error
 	if err := volumes.CheckRebind(pv, ns, claim, check); err != nil {
 		return fmt.Errorf("refusing to rebind %s: %w", pvName, err)
 	}
-	if o.DryRun {
-		fmt.Fprintf(o.ErrOut, "Dry run: persistentvolume/%s would be bindable by %s/%s only.\n", pvName, ns, claim)
+	if o.dryRun == cmdutil.DryRunClient {
+		fmt.Fprintf(o.ErrOut, "persistentvolume/%s would be bindable by %s/%s only%s.\n", pvName, ns, claim, o.dryRunSuffix())
 		return nil
 	}
-	pv, err = volumes.Rebind(ctx, client, pv, ns, claim)
+	pv, err = volumes.Rebind(ctx, client, pv, ns, claim, o.dryRun == cmdutil.DryRunServer)
 	if err != nil {
 		return fmt.Errorf("rebinding %s: %w", pvName, err)
 	}
-	fmt.Fprintf(o.ErrOut, "persistentvolume/%s can now be bound by %s/%s only; until then `kubectl qxsms pv-released` lists it as Reserved.\nNext: create that PVC with volumeName %s, for example by applying:\n", pv.Name, ns, claim, pv.Name)
-	b, err := yaml.Marshal(volumes.ClaimFor(pv, ns, claim))
-	if err != nil {
-		return err
+	if o.dryRun == cmdutil.DryRunServer {
+		fmt.Fprintf(o.ErrOut, "persistentvolume/%s would be bindable by %s/%s only%s.\n", pvName, ns, claim, o.dryRunSuffix())
+		return nil
 	}
-	_, err = o.Out.Write(b)
-	return err
+	fmt.Fprintf(o.ErrOut, "persistentvolume/%s can now be bound by %s/%s only; until then `kubectl qxsms pv-released` lists it as Reserved.\nNext: create that PVC with volumeName %s, for example by applying:\n", pv.Name, ns, claim, pv.Name)
+	var printer printers.ResourcePrinter = &printers.YAMLPrinter{}
+	if o.Output.Format() != "" {
+		if printer, err = o.Output.ToPrinter(); err != nil {
+			return err
+		}
+	}
+	return printer.PrintObj(volumes.ClaimFor(pv, ns, claim), o.Out)
 }

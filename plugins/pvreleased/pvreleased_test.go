@@ -1,10 +1,6 @@
 package pvreleased
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,19 +8,25 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
-)
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	cmdtesting "k8s.io/kubectl/pkg/cmd/testing"
+	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
+)
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func released(name, ns, claim string, age time.Duration) *corev1.PersistentVolume {
 	return &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.Time{Time: now.Add(-age - time.Hour)}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), ResourceVersion: "7", CreationTimestamp: metav1.Time{Time: now.Add(-age - time.Hour)}},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("20Gi")},
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
@@ -36,100 +38,162 @@ func released(name, ns, claim string, age time.Duration) *corev1.PersistentVolum
 	}
 }
 
-func run(t *testing.T, client kubernetes.Interface, configure func(*Options)) (string, string, error) {
+// cluster is what one command runs against: a fake clientset, the config
+// repo of --root and the kubeconfig's current context.
+type cluster struct {
+	client *fake.Clientset
+	// root is the config repo; "" means one without environments.
+	root string
+	// context is the current kube context; "" means the kubeconfig has none.
+	context string
+}
+
+func newCluster(objs ...runtime.Object) *cluster { return &cluster{client: fake.NewClientset(objs...)} }
+
+type result struct {
+	out, errOut string
+	err         error
+}
+
+// transcript is what a golden file holds: both streams and the error.
+func (r result) transcript() string {
+	s := "-- stdout --\n" + r.out + "-- stderr --\n" + r.errOut
+	if r.err != nil {
+		s += "-- error --\n" + r.err.Error() + "\n"
+	}
+	return s
+}
+
+// run executes `kubectl qxsms pv-released ARGS...` as the root command does,
+// with stdin not a terminal.
+func (c *cluster) run(t *testing.T, args ...string) result {
 	t.Helper()
+	tf := cmdtesting.NewTestFactory()
+	t.Cleanup(tf.Cleanup)
+	if c.context != "" {
+		cfg := clientcmdapi.NewConfig()
+		cfg.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://c.example"}
+		cfg.Contexts[c.context] = &clientcmdapi.Context{Cluster: "c"}
+		cfg.CurrentContext = c.context
+		tf.WithClientConfig(clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}))
+	}
+	root := c.root
+	if root == "" {
+		root = testutil.EmptyOverlays(t).Dir
+	}
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	o := &Options{IOStreams: streams, PrintFlags: genericclioptions.NewPrintFlags("").WithTypeSetter(nil), now: func() time.Time { return now },
-		client: func() (kubernetes.Interface, error) { return client, nil }, isTerminal: func() bool { return false }}
-	configure(o)
-	if err := o.Validate(); err != nil {
-		return out.String(), errOut.String(), err
+	o := NewPVReleasedOptions(streams)
+	o.now = func() time.Time { return now }
+	o.newClients = func(cmdutil.Factory) func() (*kube.Clients, error) {
+		return func() (*kube.Clients, error) { return &kube.Clients{Typed: c.client}, nil }
 	}
-	err := o.Run(t.Context())
-	return out.String(), errOut.String(), err
+	cmd := newCmd(tf, o)
+	cmd.SetArgs(append([]string{"--root", root}, args...))
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	_, err := cmd.ExecuteC()
+	return result{out.String(), errOut.String(), err}
 }
 
-func golden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
+// writes are the requests that would change the cluster.
+func (c *cluster) writes() []clienttesting.Action {
+	var w []clienttesting.Action
+	for _, a := range c.client.Actions() {
+		if v := a.GetVerb(); v != "get" && v != "list" && v != "watch" {
+			w = append(w, a)
 		}
 	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./plugins/pvreleased -update)", err)
-	}
-	if !bytes.Equal(want, []byte(got)) {
-		t.Errorf("output differs from %s:\n--- want\n%s--- got\n%s", path, want, got)
-	}
+	return w
 }
 
-func TestTables(t *testing.T) {
-	client := fake.NewClientset(
-		released("pvc-a", "qxsms-pprd", "qxsms-data", 3*time.Hour),
-		released("pvc-b", "team-x", "db", 50*time.Hour),
-	)
-	for _, format := range []string{"", "wide", "name"} {
-		t.Run("format="+format, func(t *testing.T) {
-			out, _, err := run(t, client, func(o *Options) { *o.PrintFlags.OutputFormat = format })
-			if err != nil {
-				t.Fatal(err)
+func TestList(t *testing.T) {
+	for _, tc := range []struct {
+		golden string
+		args   []string
+	}{
+		{"list-table", nil},
+		{"list-wide", []string{"-o", "wide"}},
+		{"list-name", []string{"-o", "name"}},
+		{"list-json", []string{"-o", "json"}},
+		{"list-yaml", []string{"-o", "yaml"}},
+		{"list-jsonpath", []string{"-o", "jsonpath", "--template", "{.items[*].spec.nfs.path}"}},
+		{"list-instance", []string{"pprd"}},
+		{"list-claim-namespace", []string{"--claim-namespace", "team-x", "-o", "name"}},
+		{"list-older-than", []string{"--older-than", "24h", "-o", "name"}},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			c := newCluster(
+				released("pvc-a", "qxsms-pprd", "qxsms-data", 3*time.Hour),
+				released("pvc-b", "team-x", "db", 50*time.Hour),
+			)
+			r := c.run(t, tc.args...)
+			if r.err != nil {
+				t.Fatal(r.err)
 			}
-			golden(t, "table-"+format, out)
+			testutil.Golden(t, tc.golden, r.transcript())
+			if w := c.writes(); len(w) > 0 {
+				t.Errorf("listing wrote to the cluster: %v", w)
+			}
 		})
 	}
 }
 
 func TestNoneFound(t *testing.T) {
-	out, errOut, err := run(t, fake.NewClientset(released("pvc-a", "qxsms-pprd", "d", time.Hour)), func(o *Options) { o.Instances = []string{"demo"} })
-	if err != nil || out != "" || errOut != "No Released PersistentVolumes found\n" {
-		t.Fatalf("out=%q errOut=%q err=%v", out, errOut, err)
+	r := newCluster(released("pvc-a", "qxsms-pprd", "d", time.Hour)).run(t, "demo")
+	if r.err != nil || r.out != "" || r.errOut != "No Released PersistentVolumes found\n" {
+		t.Fatalf("%+v", r)
 	}
 }
 
-func TestDeleteNeedsConfirmation(t *testing.T) {
-	client := fake.NewClientset(released("pvc-a", "qxsms-pprd", "d", time.Hour))
-	_, _, err := run(t, client, func(o *Options) { o.Delete, o.Instances = true, []string{"pprd"} })
-	if err == nil || !strings.Contains(err.Error(), "pass --yes") {
-		t.Fatalf("--delete without a terminal or --yes: %v", err)
+func TestOlderThanSkipsUnknownAndListsReserved(t *testing.T) {
+	unknown := released("pvc-unknown", "qxsms-pprd", "data", time.Hour)
+	unknown.Status.LastPhaseTransitionTime = nil
+	unknown.CreationTimestamp = metav1.Time{Time: now.Add(-1000 * time.Hour)}
+	reserved := released("pvc-reserved", "qxsms-pprd", "media", 5*time.Hour)
+	reserved.Status.Phase = corev1.VolumeAvailable
+	r := newCluster(unknown, reserved).run(t, "--older-than", "2h")
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), "pvc-a", metav1.GetOptions{}); err != nil {
-		t.Fatal("refused --delete deleted the PV")
-	}
-	out, errOut, err := run(t, client, func(o *Options) { o.Delete, o.Yes, o.Instances = true, true, []string{"pprd"} })
-	if err != nil || !strings.Contains(out, "persistentvolume/pvc-a deleted") || !strings.Contains(errOut, "nfs1:/srv/nfs/pvc-a") {
-		t.Fatalf("--delete --yes: out=%q errOut=%q err=%v", out, errOut, err)
-	}
+	testutil.Golden(t, "older-than-unknown-and-reserved", r.transcript())
 }
 
+// Bad input is refused before anything is read or written, naming the flag.
 func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		set  func(*Options)
+		args []string
 		want string
 	}{
-		{"rebind needs one PV", func(o *Options) { o.Rebind = "ns/pvc" }, "exactly one PV name"},
-		{"rebind format", func(o *Options) { o.Rebind, o.Instances = "nopvc", []string{"pvc-a"} }, "want NAMESPACE/PVC"},
-		{"rebind with delete", func(o *Options) { o.Rebind, o.Delete, o.Instances = "a/b", true, []string{"pvc-a"} }, "cannot be combined"},
-		{"delete with export", func(o *Options) { o.Delete, o.Export = true, "/tmp/x" }, "export first"},
-		{"dry run alone", func(o *Options) { o.DryRun = true }, "--dry-run applies to"},
-		{"bad instance", func(o *Options) { o.Instances = []string{"../x"} }, "invalid instance name"},
-		{"bad output", func(o *Options) { *o.PrintFlags.OutputFormat = "csv" }, `--output "csv" is not supported`},
-		{"negative age", func(o *Options) { o.OlderThan = -time.Hour }, "must not be negative"},
-		{"delete without a scope", func(o *Options) { o.Delete, o.Yes = true, true }, "name the instances, or pass --claim-namespace NS, or --all"},
-		{"all with an instance", func(o *Options) { o.Delete, o.All, o.Instances = true, true, []string{"pprd"} }, "cannot be combined"},
-		{"include-non-retain without delete", func(o *Options) { o.IncludeNonRetain = true }, "apply to --delete"},
-		{"rebind claim not a subdomain", func(o *Options) { o.Rebind, o.Instances = "ns/Bad_Name", []string{"pvc-a"} }, "want NAMESPACE/PVC"},
+		{"rebind needs one PV", []string{"--rebind", "ns/pvc"}, "--rebind takes exactly one PV name as argument: kubectl qxsms pv-released PV --rebind NAMESPACE/PVC"},
+		{"rebind needs only one PV", []string{"a", "b", "--rebind", "ns/pvc"}, "--rebind takes exactly one PV name"},
+		{"rebind format", []string{"pvc-a", "--rebind", "nopvc"}, `--rebind "nopvc": want NAMESPACE/PVC, a DNS-1123 label and a DNS-1123 subdomain`},
+		{"rebind claim not a subdomain", []string{"pvc-a", "--rebind", "ns/Bad_Name"}, `--rebind "ns/Bad_Name": want NAMESPACE/PVC`},
+		{"rebind PV name", []string{"../x", "--rebind", "ns/pvc"}, `invalid volume name "../x"`},
+		{"rebind with delete", []string{"pvc-a", "--rebind", "a/b", "--delete"}, "--rebind cannot be combined with --delete or --export"},
+		{"rebind wide", []string{"pvc-a", "--rebind", "a/b", "-o", "wide"}, "--rebind prints the claim to create: use -o yaml (the default), json or name, not wide"},
+		{"delete with export", []string{"pprd", "--delete", "--export", "/tmp/x"}, "--delete and --export cannot be combined: export first, then delete"},
+		{"dry run without delete", []string{"--dry-run=client"}, "--dry-run applies to --delete and --rebind"},
+		{"dry run value", []string{"pprd", "--delete", "--dry-run=maybe"}, `--dry-run: Invalid dry-run value (maybe). Must be "none", "server", or "client".`},
+		{"bad instance", []string{"../x"}, `invalid instance name "../x"`},
+		{"bad claim namespace", []string{"--claim-namespace", "A"}, `--claim-namespace: invalid namespace name "A"`},
+		{"bad output", []string{"-o", "csv"}, `--output "csv" is not supported here: use one of wide, json, yaml, kyaml, name, go-template, go-template-file, template, templatefile, jsonpath, jsonpath-as-json, jsonpath-file`},
+		{"negative age", []string{"--older-than", "-1h"}, "--older-than must not be negative, got -1h0m0s"},
+		{"delete without a scope", []string{"--delete", "--yes"}, "refusing to --delete the Released PVs of every namespace: name the instances, or pass --claim-namespace NS, or --all to mean the whole cluster"},
+		{"all with an instance", []string{"pprd", "--delete", "--all"}, "--all cannot be combined with instances or --claim-namespace"},
+		{"include-non-retain without delete", []string{"--include-non-retain"}, "--include-non-retain and --confirm apply to --delete"},
+		{"confirm without delete", []string{"--confirm", "pprd"}, "--include-non-retain and --confirm apply to --delete"},
+		{"confirm not a name", []string{"pprd", "--delete", "--confirm", "Prod!"}, `--confirm: invalid instance name "Prod!"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := run(t, fake.NewClientset(), tc.set)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+			c := newCluster(released("pvc-a", "qxsms-pprd", "data", time.Hour))
+			r := c.run(t, tc.args...)
+			if r.err == nil || !strings.HasPrefix(r.err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", r.err, tc.want)
+			}
+			if r.out != "" || len(c.client.Actions()) > 0 {
+				t.Errorf("refused input printed %q or talked to the cluster: %v", r.out, c.client.Actions())
 			}
 		})
 	}

@@ -1,8 +1,7 @@
 package pvreleased
 
 import (
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,38 +10,21 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
-	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
+	"github.com/qxsms/kubectl-qxsms/internal/testutil"
 )
 
 // testRepo writes a config repo: production (protected, context prod) with
 // instance prod, staging with instance pprd whose PVC data asks for dataSize.
-func testRepo(t *testing.T, dataSize string) *overlays.Repo {
+func testRepo(t *testing.T, dataSize string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "k8s")
-	write := func(rel, content string) {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("qxsms.yaml", "environments:\n  staging: {contexts: [preprod]}\n  production: {contexts: [prod], protected: true}\n")
+	files := map[string]string{"qxsms.yaml": "environments:\n  staging: {contexts: [preprod]}\n  production: {contexts: [prod], protected: true}\n"}
 	for _, inst := range []string{"production/prod", "staging/pprd"} {
-		write("overlays/"+inst+"/kustomization.yml", "resources: [pvc.yml]\n")
-		write("overlays/"+inst+"/pvc.yml", "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  storageClassName: nfs\n  accessModes: [ReadWriteMany]\n  resources: {requests: {storage: "+dataSize+"}}\n")
+		files["overlays/"+inst+"/kustomization.yml"] = "resources: [pvc.yml]\n"
+		files["overlays/"+inst+"/pvc.yml"] = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  storageClassName: nfs\n  accessModes: [ReadWriteMany]\n  resources: {requests: {storage: " + dataSize + "}}\n"
 	}
-	return &overlays.Repo{Dir: dir}
-}
-
-func withRepo(repo *overlays.Repo, context string) func(*Options) {
-	return func(o *Options) {
-		o.repo = func() (*overlays.Repo, error) { return repo, nil }
-		o.currentContext = func() (string, error) { return context, nil }
-	}
+	return testutil.WriteRepo(t, files).Dir
 }
 
 func csiReleased(name, ns, claim string, policy corev1.PersistentVolumeReclaimPolicy) *corev1.PersistentVolume {
@@ -54,37 +36,82 @@ func csiReleased(name, ns, claim string, policy corev1.PersistentVolumeReclaimPo
 	return pv
 }
 
+// deletes lists the PVs a command asked the server to delete, with the dry
+// run each request carried.
+func (c *cluster) deletes() []string {
+	var out []string
+	for _, a := range c.writes() {
+		d, ok := a.(clienttesting.DeleteActionImpl)
+		if !ok {
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+			continue
+		}
+		s := "delete " + d.Name
+		if len(d.DeleteOptions.DryRun) > 0 {
+			s += " dryRun=" + strings.Join(d.DeleteOptions.DryRun, ",")
+		}
+		if p := d.DeleteOptions.Preconditions; p == nil || p.UID == nil || p.ResourceVersion == nil {
+			s += " without preconditions"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestDelete(t *testing.T) {
+	for _, tc := range []struct {
+		golden  string
+		args    []string
+		deletes []string
+		wantErr bool
+	}{
+		{"delete-refused-without-yes", []string{"pprd", "--delete"}, nil, true},
+		{"delete-yes", []string{"pprd", "--delete", "--yes"}, []string{"delete pvc-a"}, false},
+		{"delete-dry-run-client", []string{"pprd", "--delete", "--dry-run=client"}, nil, false},
+		{"delete-dry-run-server", []string{"pprd", "--delete", "--dry-run=server"}, []string{"delete pvc-a dryRun=All"}, false},
+		{"delete-dry-run-none", []string{"pprd", "--delete", "--dry-run=none", "-y"}, []string{"delete pvc-a"}, false},
+		{"delete-name", []string{"pprd", "--delete", "--yes", "-o", "name"}, []string{"delete pvc-a"}, false},
+		{"delete-claim-namespace", []string{"--claim-namespace", "team-x", "--delete", "--yes"}, []string{"delete pvc-b"}, false},
+		{"delete-all", []string{"--all", "--delete", "--yes"}, []string{"delete pvc-a", "delete pvc-b"}, false},
+		{"delete-confirm-other-instance", []string{"--all", "--delete", "--confirm=pprd"}, nil, true},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			c := newCluster(
+				released("pvc-a", "qxsms-pprd", "qxsms-data", 3*time.Hour),
+				released("pvc-b", "team-x", "db", 50*time.Hour),
+			)
+			r := c.run(t, tc.args...)
+			if (r.err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want an error: %v", r.err, tc.wantErr)
+			}
+			testutil.Golden(t, tc.golden, r.transcript())
+			if got := c.deletes(); !slices.Equal(got, tc.deletes) {
+				t.Errorf("requests %q, want %q", got, tc.deletes)
+			}
+		})
+	}
+}
+
 func TestDeleteSkipsNonRetainAndPrintsExactPaths(t *testing.T) {
-	client := fake.NewClientset(
+	c := newCluster(
 		csiReleased("pvc-keep", "qxsms-pprd", "data", corev1.PersistentVolumeReclaimRetain),
 		csiReleased("pvc-del", "qxsms-pprd", "media", corev1.PersistentVolumeReclaimDelete),
 	)
-	out, errOut, err := run(t, client, func(o *Options) { o.Delete, o.Yes, o.Instances = true, true, []string{"pprd"} })
-	if err != nil {
-		t.Fatal(err)
+	r := c.run(t, "pprd", "--delete", "--yes")
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	if !strings.Contains(out, "persistentvolume/pvc-keep deleted") || strings.Contains(out, "pvc-del deleted") {
-		t.Fatalf("deleted:\n%s", out)
-	}
-	if !strings.Contains(errOut, "persistentvolume/pvc-del skipped: reclaim policy Delete") || !strings.Contains(errOut, "--include-non-retain") {
-		t.Errorf("the skip is not explained:\n%s", errOut)
-	}
-	if !strings.Contains(errOut, "pvc-keep  nfs1:/exports/qxsms-pprd-data") || strings.Contains(errOut, "/srv/nfs/<volume>") {
-		t.Errorf("the kept path is not the PV's:\n%s", errOut)
-	}
-	if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), "pvc-del", metav1.GetOptions{}); err != nil {
-		t.Fatal("a Delete PV was deleted without --include-non-retain")
+	testutil.Golden(t, "delete-skips-non-retain", r.transcript())
+	if got := c.deletes(); !slices.Equal(got, []string{"delete pvc-keep"}) {
+		t.Fatalf("requests %q: a Delete PV was deleted without --include-non-retain", got)
 	}
 
-	out, errOut, err = run(t, client, func(o *Options) {
-		o.Delete, o.Yes, o.IncludeNonRetain, o.Instances = true, true, true, []string{"pprd"}
-	})
-	if err != nil || !strings.Contains(out, "persistentvolume/pvc-del deleted") {
-		t.Fatalf("--include-non-retain: %v\n%s", err, out)
+	r = c.run(t, "pprd", "--delete", "--yes", "--include-non-retain")
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
-	if strings.Contains(errOut, "does not delete its data") || !strings.Contains(errOut, "may delete or archive") || !strings.Contains(errOut, "archived to nfs1:/exports/archived-qxsms-pprd-media") {
-		t.Errorf("a Delete PV's data must not be said to stay:\n%s", errOut)
-	}
+	// A Delete PV's data must not be said to stay.
+	testutil.Golden(t, "delete-include-non-retain", r.transcript())
 }
 
 func TestDeleteProtected(t *testing.T) {
@@ -95,31 +122,36 @@ func TestDeleteProtected(t *testing.T) {
 		confirm       string
 		want          string
 	}{
-		{"claim of a protected instance", "preprod", "prod", "", `instance prod of the protected environment "production"`},
+		{"claim of a protected instance", "preprod", "prod", "", `PV pvc-a was claimed by instance prod of the protected environment "production": pass --confirm=INSTANCE naming the instance whose PVs go (--yes is not enough); nothing was deleted`},
 		{"claim of a protected instance, confirmed", "preprod", "prod", "prod", ""},
-		{"protected context, staging claim", "prod", "pprd", "", `context "prod" belongs to the protected environment`},
+		{"protected context, staging claim", "prod", "pprd", "", `context "prod" belongs to the protected environment "production": pass --confirm=INSTANCE`},
 		{"protected context, confirmed", "prod", "pprd", "pprd", ""},
-		{"confirm names another instance", "prod", "pprd", "prod", "select only that instance's PVs"},
+		{"confirm names another instance", "prod", "pprd", "prod", `context "prod" belongs to the protected environment "production": --confirm=prod, but PV pvc-a was claimed in qxsms-pprd: select only that instance's PVs (kubectl qxsms pv-released prod --delete --confirm=prod); nothing was deleted`},
 		{"unprotected", "preprod", "pprd", "", ""},
+		{"protected, client dry run", "prod", "pprd", "", `context "prod" belongs to the protected environment`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset(released("pvc-a", "qxsms-"+tc.instance, "data", time.Hour))
-			_, _, err := run(t, client, func(o *Options) {
-				withRepo(repo, tc.context)(o)
-				o.Delete, o.Yes, o.Confirm, o.Instances = true, true, tc.confirm, []string{tc.instance}
-			})
-			if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+			c := newCluster(released("pvc-a", "qxsms-"+tc.instance, "data", time.Hour))
+			c.root, c.context = repo, tc.context
+			args := []string{tc.instance, "--delete", "--yes"}
+			if tc.confirm != "" {
+				args = append(args, "--confirm="+tc.confirm)
 			}
-			_, getErr := client.CoreV1().PersistentVolumes().Get(t.Context(), "pvc-a", metav1.GetOptions{})
-			if (getErr == nil) != (tc.want != "") {
-				t.Fatalf("PV still there: %v, want deleted: %v", getErr == nil, tc.want == "")
+			if strings.Contains(tc.name, "dry run") {
+				args = append(args, "--dry-run=client")
+			}
+			r := c.run(t, args...)
+			if (tc.want == "") != (r.err == nil) || r.err != nil && !strings.HasPrefix(r.err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", r.err, tc.want)
+			}
+			if deleted := len(c.deletes()) > 0; deleted != (tc.want == "") {
+				t.Fatalf("deleted: %v, want deleted: %v", deleted, tc.want == "")
 			}
 		})
 	}
 }
 
-func TestRebindRefusals(t *testing.T) {
+func TestRebind(t *testing.T) {
 	pvc := func(volume string) *corev1.PersistentVolumeClaim {
 		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "qxsms-pprd"},
 			Spec: corev1.PersistentVolumeClaimSpec{VolumeName: volume, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
@@ -131,58 +163,56 @@ func TestRebindRefusals(t *testing.T) {
 	}
 	deletePV := rwx(released("pvc-del", "qxsms-pprd", "data", time.Hour))
 	deletePV.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimDelete
+	pvA := func() runtime.Object { return rwx(released("pvc-a", "qxsms-pprd", "data", time.Hour)) }
 	for _, tc := range []struct {
-		name     string
-		objs     []runtime.Object
-		pv       string
-		overlay  string
-		dryRun   bool
-		want     string
-		wantWarn string
+		name    string
+		objs    []runtime.Object
+		args    []string
+		overlay string
+		want    string
+		// patch is the patch request expected: "", "patch" or "patch dryRun=All".
+		patch  string
+		golden string
 	}{
-		{"dry run of a missing PV", nil, "pvc-nope", "20Gi", true, `"pvc-nope" not found`, ""},
-		{"PVC bound elsewhere", []runtime.Object{rwx(released("pvc-a", "qxsms-pprd", "data", time.Hour)), pvc("pvc-new")}, "pvc-a", "20Gi", false, "already exists and is bound to PV pvc-new", ""},
-		{"overlay asks for more", []runtime.Object{rwx(released("pvc-a", "qxsms-pprd", "data", time.Hour))}, "pvc-a", "50Gi", true, "requests 50Gi, PV pvc-a offers 20Gi", ""},
-		{"policy Delete", []runtime.Object{deletePV}, "pvc-del", "20Gi", true, "reclaim policy Delete", ""},
-		{"fits", []runtime.Object{rwx(released("pvc-a", "qxsms-pprd", "data", time.Hour))}, "pvc-a", "20Gi", false, "", ""},
-		{"no overlay: warned", []runtime.Object{rwx(released("pvc-a", "team-x", "data", time.Hour))}, "pvc-a", "", true, "", "could not be read"},
+		{"dry run of a missing PV", nil, []string{"pvc-nope", "--dry-run=client"}, "20Gi", `rebinding pvc-nope: persistentvolumes "pvc-nope" not found`, "", ""},
+		{"PVC bound elsewhere", []runtime.Object{pvA(), pvc("pvc-new")}, []string{"pvc-a"}, "20Gi", "refusing to rebind pvc-a: PVC qxsms-pprd/data already exists and is bound to PV pvc-new", "", ""},
+		{"overlay asks for more", []runtime.Object{pvA()}, []string{"pvc-a", "--dry-run=client"}, "50Gi", "refusing to rebind pvc-a: the overlay's PVC data requests 50Gi, PV pvc-a offers 20Gi", "", ""},
+		{"policy Delete", []runtime.Object{deletePV}, []string{"pvc-del", "--dry-run=server"}, "20Gi", "refusing to rebind pvc-del: PV pvc-del has reclaim policy Delete", "", ""},
+		{"fits", []runtime.Object{pvA()}, []string{"pvc-a"}, "20Gi", "", "patch", "rebind"},
+		{"fits, json", []runtime.Object{pvA()}, []string{"pvc-a", "-o", "json"}, "20Gi", "", "patch", "rebind-json"},
+		{"fits, client dry run", []runtime.Object{pvA()}, []string{"pvc-a", "--dry-run=client"}, "20Gi", "", "", "rebind-dry-run-client"},
+		{"fits, server dry run", []runtime.Object{pvA()}, []string{"pvc-a", "--dry-run=server"}, "20Gi", "", "patch dryRun=All", "rebind-dry-run-server"},
+		{"no overlay: warned", []runtime.Object{rwx(released("pvc-a", "team-x", "data", time.Hour))}, []string{"pvc-a", "--dry-run=client"}, "", "", "", "rebind-no-overlay"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := fake.NewClientset(tc.objs...)
-			repo := testRepo(t, tc.overlay)
+			c := newCluster(tc.objs...)
+			c.root, c.context = testRepo(t, tc.overlay), "preprod"
 			target := "qxsms-pprd/data"
 			if tc.overlay == "" {
 				target = "team-x/data"
 			}
-			out, errOut, err := run(t, client, func(o *Options) {
-				withRepo(repo, "preprod")(o)
-				o.Instances, o.Rebind, o.DryRun = []string{tc.pv}, target, tc.dryRun
-			})
-			if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q\n%s%s", err, tc.want, out, errOut)
+			r := c.run(t, append(tc.args, "--rebind", target)...)
+			if (tc.want == "") != (r.err == nil) || r.err != nil && !strings.HasPrefix(r.err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q\n%s", r.err, tc.want, r.transcript())
 			}
-			if !strings.Contains(errOut, tc.wantWarn) {
-				t.Errorf("stderr lacks %q:\n%s", tc.wantWarn, errOut)
+			var patches []string
+			for _, a := range c.writes() {
+				p, ok := a.(clienttesting.PatchActionImpl)
+				if !ok {
+					t.Fatalf("unexpected request %v", a)
+				}
+				s := "patch"
+				if len(p.PatchOptions.DryRun) > 0 {
+					s += " dryRun=" + strings.Join(p.PatchOptions.DryRun, ",")
+				}
+				patches = append(patches, s)
 			}
-			if tc.want == "" && !tc.dryRun && !strings.Contains(out, "volumeName: "+tc.pv) {
-				t.Errorf("no claim printed:\n%s", out)
+			if want := slices.DeleteFunc([]string{tc.patch}, func(s string) bool { return s == "" }); !slices.Equal(patches, want) {
+				t.Errorf("requests %q, want %q", patches, want)
+			}
+			if tc.golden != "" {
+				testutil.Golden(t, tc.golden, r.transcript())
 			}
 		})
-	}
-}
-
-func TestOlderThanSkipsUnknownAndListsReserved(t *testing.T) {
-	unknown := released("pvc-unknown", "qxsms-pprd", "data", time.Hour)
-	unknown.Status.LastPhaseTransitionTime = nil
-	unknown.CreationTimestamp = metav1.Time{Time: now.Add(-1000 * time.Hour)}
-	reserved := released("pvc-reserved", "qxsms-pprd", "media", 5*time.Hour)
-	reserved.Status.Phase = corev1.VolumeAvailable
-	client := fake.NewClientset(unknown, reserved)
-	out, errOut, err := run(t, client, func(o *Options) { o.OlderThan = 2 * time.Hour })
-	if err != nil || strings.Contains(out, "pvc-unknown") || !strings.Contains(errOut, "Released time is unknown") || !strings.Contains(errOut, "pvc-unknown") {
-		t.Fatalf("--older-than with an unknown age: %v\n%s%s", err, out, errOut)
-	}
-	if !strings.Contains(out, "pvc-reserved") || !strings.Contains(out, "Reserved") {
-		t.Errorf("a PV reserved by a rebind is not listed:\n%s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,7 +14,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -21,6 +21,7 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/rollout"
+	"github.com/qxsms/kubectl-qxsms/pkg/waves"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
@@ -44,6 +45,9 @@ var (
 		# Every qxsms-* namespace of the current context
 		kubectl qxsms restart --all
 
+		# One instance first, watched for a minute, then the others in 4 waves
+		kubectl qxsms restart --all --canary pprd --waves 4
+
 		# Other Deployments, by name or by label
 		kubectl qxsms restart pprd --deployment worker
 		kubectl qxsms restart pprd -l app.kubernetes.io/part-of=qxsms`)
@@ -51,28 +55,38 @@ var (
 
 var deploymentGVK = appsv1.SchemeGroupVersion.WithKind("Deployment")
 
-// Options is the state of one restart command.
+// Options are the flags of one restart command and what Complete resolves.
 type Options struct {
-	Instances   []string
 	All         bool
 	Deployments []string
 	Selector    string
-	Wait        bool
-	Timeout     time.Duration
+	WaitFlags   *cli.WaitFlags
+	Output      *cli.OutputFlags
+	Canaries    []string
+	CanarySoak  time.Duration
+	Waves       int
+	WaveSize    string
+	MaxFailures int
 
-	PrintFlags *genericclioptions.PrintFlags
-	clients    func() (*kube.Clients, error)
+	instances   []string
+	resumeFlags []string
+	clients     func() (*kube.Clients, error)
 	genericiooptions.IOStreams
+}
+
+// NewRestartOptions returns the defaults of restart.
+func NewRestartOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{
+		IOStreams:  streams,
+		WaitFlags:  cli.NewWaitFlags(true, 5*time.Minute),
+		Output:     cli.NewOutputFlags("restarted", false),
+		CanarySoak: time.Minute,
+	}
 }
 
 // NewCmdRestart returns the restart subcommand.
 func NewCmdRestart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{
-		IOStreams:  streams,
-		PrintFlags: genericclioptions.NewPrintFlags("restarted").WithTypeSetter(nil),
-		Wait:       true,
-		Timeout:    5 * time.Minute,
-	}
+	o := NewRestartOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "restart (INSTANCE... | --all)",
 		DisableFlagsInUseLine: true,
@@ -80,37 +94,50 @@ func NewCmdRestart(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra
 		Long:                  long,
 		Example:               example,
 		ValidArgsFunction:     cli.CompleteClusterInstances(f, 0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Instances = args
-			o.clients = func() (*kube.Clients, error) { return kube.New(f) }
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
 	cmd.Flags().BoolVar(&o.All, "all", false, "Restart every qxsms-* namespace of the current context.")
 	cmd.Flags().StringArrayVar(&o.Deployments, "deployment", nil, "Deployment to restart (repeatable; default qxsms and worker).")
 	cmd.Flags().StringVarP(&o.Selector, "selector", "l", "", "Restart the Deployments matching this label selector instead.")
-	cmd.Flags().BoolVar(&o.Wait, "wait", o.Wait, "Wait for the restarted Deployments to roll out.")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the rollouts.")
-	o.PrintFlags.AddFlags(cmd)
+	o.WaitFlags.AddFlags(cmd, "the restarted Deployments are rolled out (a progressive restart always waits)")
+	o.Output.AddFlags(cmd)
+	cmd.Flags().StringSliceVar(&o.Canaries, "canary", nil, "Instances to restart, roll out and soak first.")
+	cmd.Flags().DurationVar(&o.CanarySoak, "canary-soak", o.CanarySoak, "How long to watch the canaries' pods once rolled out.")
+	cmd.Flags().IntVar(&o.Waves, "waves", 0, "Restart the instances after the canaries in this many waves, each rolled out before the next.")
+	cmd.Flags().StringVar(&o.WaveSize, "wave-size", "", "Instead of --waves: instances per wave, N or P% of them.")
+	cmd.Flags().IntVar(&o.MaxFailures, "max-failures", 0, "In a progressive restart, how many failed instances to tolerate before stopping (a failed canary always stops it).")
 	return cmd
+}
+
+// Complete takes the instances and builds the printer and the clients.
+func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
+	o.instances = args
+	o.Canaries = slices.DeleteFunc(o.Canaries, func(s string) bool { return s == "" })
+	if !o.WaitFlags.Wait && cmd.Flags().Changed("wait") && o.rollout().Progressive() {
+		return errors.New("--wait=false cannot be combined with --canary, --waves or --wave-size: a progressive restart waits for each wave")
+	}
+	o.resumeFlags = cli.TypedFlags(cmd, "canary", "all")
+	o.clients = cli.NewClients(f)
+	return nil
+}
+
+func (o *Options) rollout() waves.Spec {
+	return waves.Spec{Canaries: o.Canaries, Waves: o.Waves, Size: o.WaveSize, MaxFailures: o.MaxFailures}
 }
 
 // Validate checks arguments and flags.
 func (o *Options) Validate() error {
 	switch {
-	case o.All && len(o.Instances) > 0:
+	case o.All && len(o.instances) > 0:
 		return errors.New("name instances or pass --all, not both")
-	case !o.All && len(o.Instances) == 0:
+	case !o.All && len(o.instances) == 0:
 		return errors.New("name at least one instance, or pass --all: kubectl qxsms restart INSTANCE")
 	case len(o.Deployments) > 0 && o.Selector != "":
 		return errors.New("--deployment and --selector cannot be combined: choose Deployments by name or by label")
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout must be positive, got %s", o.Timeout)
+	case o.CanarySoak < 0:
+		return fmt.Errorf("--canary-soak must not be negative, got %s", o.CanarySoak)
 	}
-	for _, inst := range o.Instances {
+	for _, inst := range append(slices.Clone(o.instances), o.Canaries...) {
 		if err := overlays.ValidateName("instance", inst); err != nil {
 			return err
 		}
@@ -120,11 +147,18 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	return cli.ValidateOutput(*o.PrintFlags.OutputFormat, "json", "yaml", "name")
+	if err := o.WaitFlags.Validate(); err != nil {
+		return err
+	}
+	return o.Output.Validate()
 }
 
-// Run restarts, then waits.
+// Run restarts and waits, through the engine, and prints what it did.
 func (o *Options) Run(ctx context.Context) error {
+	printer, err := o.Output.ToPrinter()
+	if err != nil {
+		return err
+	}
 	c, err := o.clients()
 	if err != nil {
 		return err
@@ -137,67 +171,79 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut, "No QxSMS instances (qxsms-* namespaces) found.")
 		return nil
 	}
-
-	printer, err := o.PrintFlags.ToPrinter()
+	var objs []*unstructured.Unstructured
+	var printErr error
+	rep, err := rollout.RestartInstances(ctx, c, namespaces, rollout.RestartOptions{
+		RestartConfig: rollout.RestartConfig{Deployments: o.Deployments, Selector: o.Selector},
+		Wait:          o.WaitFlags.Wait,
+		Timeout:       o.WaitFlags.Timeout,
+		Rollout:       o.rollout(),
+		Soak:          o.CanarySoak,
+		Progress:      o.ErrOut,
+		OnRestarted: func(r rollout.Restarted) {
+			for _, w := range r.Warnings {
+				fmt.Fprintf(o.ErrOut, "Warning: %s: %s\n", r.Workload, w)
+			}
+			if r.Err != nil {
+				fmt.Fprintf(o.ErrOut, "error: %v\n", r.Err)
+				return
+			}
+			u, err := cli.ToUnstructured(r.Deployment, deploymentGVK)
+			if err != nil {
+				printErr = err
+				return
+			}
+			objs = append(objs, u)
+			if !o.Output.Machine() || o.Output.Format() == "name" {
+				printErr = errors.Join(printErr, printer.PrintObj(u, o.Out))
+			}
+		},
+	})
 	if err != nil {
 		return err
 	}
-	results := rollout.Restart(ctx, c.Typed, namespaces, rollout.RestartConfig{Deployments: o.Deployments, Selector: o.Selector})
-	var failures []string
-	var restarted []rollout.Restarted
-	var objs []*unstructured.Unstructured
-	for _, r := range results {
-		for _, w := range r.Warnings {
-			fmt.Fprintf(o.ErrOut, "Warning: %s: %s\n", r.Workload, w)
-		}
-		if r.Err != nil {
-			fmt.Fprintf(o.ErrOut, "error: %v\n", r.Err)
-			failures = append(failures, r.Workload.Namespace+"/"+r.Workload.Name)
-			continue
-		}
-		restarted = append(restarted, r)
-		u, err := cli.ToUnstructured(r.Deployment, deploymentGVK)
-		if err != nil {
+	if printErr != nil {
+		return printErr
+	}
+	if o.Output.Machine() && o.Output.Format() != "name" {
+		if err := o.Output.PrintObjects(objs, o.Out); err != nil {
 			return err
 		}
-		objs = append(objs, u)
-		if *o.PrintFlags.OutputFormat == "" || *o.PrintFlags.OutputFormat == "name" {
-			if err := printer.PrintObj(u, o.Out); err != nil {
-				return err
-			}
+	}
+	var failures []string
+	for _, r := range rep.Results {
+		switch {
+		case r.Err != nil:
+			failures = append(failures, r.Workload.Namespace+"/"+r.Workload.Name)
+		case r.WaitErr != nil:
+			fmt.Fprintf(o.ErrOut, "error: %s did not roll out: %v\n", r.Workload, r.WaitErr)
+			failures = append(failures, r.Workload.Namespace+"/"+r.Workload.Name)
+		}
+		for _, change := range r.ImageChanges {
+			fmt.Fprintf(o.ErrOut, "%s: %s\n", r.Workload, change)
 		}
 	}
-	if err := cli.PrintList(o.PrintFlags, objs, o.Out); err != nil {
-		return err
-	}
-
-	if o.Wait && len(restarted) > 0 {
-		workloads := make([]rollout.Workload, len(restarted))
-		for i, r := range restarted {
-			workloads[i] = r.Workload
+	if rep.Report != nil && rep.Report.Stopped != "" {
+		failed, skipped := rep.Report.Remaining(rep.Plan)
+		args := append([]string{"kubectl", "qxsms", "restart"}, failed...)
+		args = append(args, skipped...)
+		if len(failed) > 0 {
+			args = append(args, "--canary="+strings.Join(failed, ","))
 		}
-		fmt.Fprintf(o.ErrOut, "Waiting for %d rollout(s), up to %s\n", len(workloads), o.Timeout)
-		for i, w := range rollout.Wait(ctx, c, workloads, o.Timeout, o.ErrOut) {
-			if w.Err != nil {
-				fmt.Fprintf(o.ErrOut, "error: %s did not roll out: %v\n", w.Workload, w.Err)
-				failures = append(failures, w.Workload.Namespace+"/"+w.Workload.Name)
-				continue
-			}
-			for _, change := range rollout.ImageChanges(ctx, c.Typed, restarted[i]) {
-				fmt.Fprintf(o.ErrOut, "%s: %s\n", w.Workload, change)
-			}
-		}
+		args = append(args, o.resumeFlags...)
+		return fmt.Errorf("restart stopped after %s: %s; %d instance(s) skipped, not restarted: %s\nonce the cause is fixed, resume with:\n  %s",
+			rep.Report.StoppedAfter, rep.Report.Stopped, len(skipped), cli.Dash(strings.Join(skipped, ", ")), cli.ShellJoin(args))
 	}
 	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d restart(s) failed: %s", len(failures), len(results), strings.Join(failures, ", "))
+		return fmt.Errorf("%d of %d restart(s) failed: %s", len(failures), len(rep.Results), strings.Join(failures, ", "))
 	}
 	return nil
 }
 
 func (o *Options) namespaces(ctx context.Context, c *kube.Clients) ([]string, error) {
 	if !o.All {
-		out := make([]string, len(o.Instances))
-		for i, inst := range o.Instances {
+		out := make([]string, len(o.instances))
+		for i, inst := range o.instances {
 			out[i] = overlays.Namespace(inst)
 		}
 		return out, nil

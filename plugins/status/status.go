@@ -3,12 +3,14 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -18,7 +20,6 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/status"
-	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
 	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
@@ -46,21 +47,27 @@ var (
 		kubectl qxsms status production -o json --drift=false`)
 )
 
-// Options is the state of one status command.
+// Options are the flags of one status command and what Complete resolves.
 type Options struct {
-	Root   string
-	Envs   []string
-	Output string
+	Repo   cli.RepoFlags
+	Output *cli.OutputFlags
 	Drift  bool
 
+	envs    []string
+	repo    *overlays.Repo
 	clients func() (*kube.Clients, error)
 	now     func() time.Time
 	genericiooptions.IOStreams
 }
 
+// NewStatusOptions returns the defaults of status.
+func NewStatusOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{IOStreams: streams, Output: cli.NewOutputFlags("", true), Drift: true, now: time.Now}
+}
+
 // NewCmdStatus returns the status subcommand.
 func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams, Drift: true, now: time.Now}
+	o := NewStatusOptions(streams)
 	cmd := &cobra.Command{
 		Use:                   "status [ENV]",
 		DisableFlagsInUseLine: true,
@@ -69,42 +76,39 @@ func NewCmdStatus(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 		Example:               example,
 		Args:                  cobra.MaximumNArgs(1),
 		ValidArgsFunction:     cli.CompleteEnvThenInstances(-1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Envs = args
-			o.clients = func() (*kube.Clients, error) { return kube.New(f) }
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
-	cli.AddRootFlag(cmd, &o.Root)
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: wide, json or yaml.")
+	o.Repo.AddFlags(cmd)
+	o.Output.AddFlags(cmd)
 	cmd.Flags().BoolVar(&o.Drift, "drift", o.Drift, "Count drift with a server-side dry run of each deployed instance.")
 	return cmd
 }
 
+// Complete finds the repo and the clients.
+func (o *Options) Complete(f cmdutil.Factory, _ *cobra.Command, args []string) error {
+	o.envs = args
+	var err error
+	if o.repo, err = o.Repo.Repo(); err != nil {
+		return err
+	}
+	o.clients = cli.NewClients(f)
+	return nil
+}
+
 // Validate checks the arguments.
 func (o *Options) Validate() error {
-	for _, env := range o.Envs {
-		if err := overlays.ValidateName("environment", env); err != nil {
+	for _, env := range o.envs {
+		// An environment without overlays may still have orphan namespaces.
+		var none *overlays.NoInstancesError
+		if _, err := o.repo.Select(env, nil); err != nil && !errors.As(err, &none) {
 			return err
 		}
 	}
-	return cli.ValidateOutput(o.Output, "wide", "json", "yaml")
+	return o.Output.Validate()
 }
 
 // Run collects and prints.
 func (o *Options) Run(ctx context.Context) error {
-	repo, err := cli.FindRepo(o.Root)
-	if err != nil {
-		return err
-	}
-	if len(o.Envs) == 1 {
-		if _, err := repo.Select(o.Envs[0], nil); err != nil && !strings.Contains(err.Error(), "has no instances") {
-			return err
-		}
-	}
 	c, err := o.clients()
 	if err != nil {
 		return err
@@ -112,7 +116,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err := c.Ping(ctx); err != nil {
 		return err
 	}
-	rows, err := status.Collect(ctx, c, repo, o.Envs, status.Options{Drift: o.Drift, FieldManager: deploy.FieldManager, Parallel: 8})
+	rows, err := status.Collect(ctx, c, o.repo, o.envs, status.Options{Drift: o.Drift, Parallel: 8})
 	if err != nil {
 		return err
 	}
@@ -120,11 +124,17 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintln(o.ErrOut, "No QxSMS instances found, in the overlays or on the cluster.")
 		return nil
 	}
-	if printed, err := cli.PrintItems(o.Output, rows, o.Out); printed {
-		return err
+	if table, wide := o.Output.Table(); table {
+		printTable(o.Out, rows, wide, o.now())
+		return nil
 	}
-	printTable(o.Out, rows, o.Output == "wide", o.now())
-	return nil
+	objs := make([]*unstructured.Unstructured, len(rows))
+	for i, r := range rows {
+		if objs[i], err = cli.AsObject("InstanceStatus", r.Instance, r); err != nil {
+			return err
+		}
+	}
+	return o.Output.PrintObjects(objs, o.Out)
 }
 
 func printTable(out io.Writer, rows []status.Row, wide bool, now time.Time) {

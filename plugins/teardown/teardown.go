@@ -10,12 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/qxsms/kubectl-qxsms/pkg/kube"
@@ -42,11 +44,18 @@ var (
 
 		Every PV bound to the instance must have reclaim policy Retain, so that its
 		data stays on the NFS server and the PV becomes Released. Otherwise the
-		teardown refuses and shows the fix.`)
+		teardown refuses and shows the fix.
+
+		--dry-run=client prints the plan and sends nothing; --dry-run=server also
+		sends every delete with dryRun=All, so that the API server checks each one
+		and persists none. Neither asks for confirmation.`)
 
 	example = templates.Examples(`
-		# Show the plan and delete nothing
-		kubectl qxsms teardown staging demo --dry-run
+		# Show the plan and send nothing
+		kubectl qxsms teardown staging demo --dry-run=client
+
+		# Show the plan and have the API server check every delete, persisting none
+		kubectl qxsms teardown staging demo --dry-run=server
 
 		# Delete after typing the instance name at the prompt
 		kubectl qxsms teardown staging demo
@@ -58,30 +67,40 @@ var (
 		kubectl qxsms teardown production prod --confirm=prod`)
 )
 
-// Options is the state of one teardown command.
+// Options is the state of one teardown command: the flags as typed, then
+// what Complete resolves.
 type Options struct {
-	Root           string
-	Env, Instance  string
-	Yes            bool
-	Confirm        string
-	DryRun         bool
-	Timeout        time.Duration
-	AllowMismatch  bool
+	Env, Instance string
+	cli.GuardFlags
+	cli.ConfirmFlags
+	// Wait carries --timeout only: a teardown always waits for its pods and
+	// its namespace to go.
+	Wait           *cli.WaitFlags
 	AcceptDataLoss bool
-
-	instance       overlays.Instance
-	repo           *overlays.Repo
-	config         *overlays.Config
-	kubeContext    string
-	currentContext func() (string, error)
-	clients        func() (*kube.Clients, error)
-	isTerminal     func() bool
+	DryRun         cmdutil.DryRunStrategy
 	genericiooptions.IOStreams
+
+	// resolved state, set by Complete only
+	repo       *overlays.Repo
+	instance   overlays.Instance
+	target     func() (cli.Target, error)
+	clients    func() (*kube.Clients, error)
+	fsys       filesys.FileSystem
+	isTerminal func() bool
+	clock      clock.PassiveClock
+}
+
+// NewTeardownOptions returns the defaults.
+func NewTeardownOptions(streams genericiooptions.IOStreams) *Options {
+	return &Options{IOStreams: streams, Wait: cli.NewWaitFlags(true, 5*time.Minute)}
 }
 
 // NewCmdTeardown returns the teardown subcommand.
 func NewCmdTeardown(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{IOStreams: streams, Timeout: 5 * time.Minute}
+	return newCmd(f, NewTeardownOptions(streams))
+}
+
+func newCmd(f cmdutil.Factory, o *Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:                   "teardown ENV INSTANCE",
 		DisableFlagsInUseLine: true,
@@ -90,28 +109,25 @@ func NewCmdTeardown(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobr
 		Example:               example,
 		Args:                  cobra.ExactArgs(2),
 		ValidArgsFunction:     cli.CompleteEnvThenInstances(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(f, cmd, args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:                  func(cmd *cobra.Command, args []string) error { return cli.Run(f, o, cmd, args) },
 	}
-	cli.AddRootFlag(cmd, &o.Root)
-	cli.AddAllowMismatchFlag(cmd, &o.AllowMismatch)
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Skip the prompt (not enough for protected environments such as production).")
-	cmd.Flags().StringVar(&o.Confirm, "confirm", "", "The instance name, confirming the teardown without a prompt; required for protected environments.")
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Print the plan and delete nothing.")
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to wait for the pods and the namespace to go.")
+	o.GuardFlags.AddFlags(cmd)
+	o.ConfirmFlags.AddFlags(cmd)
+	o.Wait.AddTimeoutFlag(cmd)
+	cmdutil.AddDryRunFlag(cmd)
 	cmd.Flags().BoolVar(&o.AcceptDataLoss, AcceptDataLossFlag, false, "Tear down although some bound PVs would delete their data (reclaim policy not Retain).")
 	return cmd
 }
 
-// Complete resolves the instance, the context and the guard.
+// Complete resolves the instance, the dry-run strategy and the seams to the
+// cluster; it sends nothing.
 func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.Env, o.Instance = args[0], args[1]
 	var err error
-	if o.repo, err = cli.FindRepo(o.Root); err != nil {
+	if o.DryRun, err = cmdutil.GetDryRunStrategy(cmd); err != nil {
+		return fmt.Errorf("--dry-run: %w", err)
+	}
+	if o.repo, err = o.Repo(); err != nil {
 		return err
 	}
 	insts, err := o.repo.Select(o.Env, []string{o.Instance})
@@ -119,25 +135,36 @@ func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string)
 		return err
 	}
 	o.instance = insts[0]
-	o.currentContext = func() (string, error) { return cli.CurrentContext(cmd, f) }
-	if o.Confirm != "" && o.Confirm != o.Instance {
-		return fmt.Errorf("--confirm=%s does not match the instance %q: nothing was deleted", o.Confirm, o.Instance)
-	}
-	o.clients = func() (*kube.Clients, error) { return kube.New(f) }
+	o.target = func() (cli.Target, error) { return cli.ResolveTarget(cmd, f) }
+	o.clients = cli.NewClients(f)
+	o.fsys = filesys.MakeFsOnDisk()
 	o.isTerminal = func() bool { return term.IsTerminal(o.In) }
+	o.clock = clock.RealClock{}
 	return nil
+}
+
+// Validate checks the flags against each other; it sends nothing.
+func (o *Options) Validate() error {
+	if err := o.ConfirmFlags.Validate(); err != nil {
+		return err
+	}
+	if o.Confirm != "" && o.Confirm != o.Instance {
+		return fmt.Errorf("--confirm=%s does not match the instance %q: pass --confirm=%s; nothing was deleted", o.Confirm, o.Instance, o.Instance)
+	}
+	return o.Wait.Validate()
 }
 
 // Run plans, checks, confirms and deletes.
 func (o *Options) Run(ctx context.Context) error {
-	var err error
-	if o.kubeContext, err = o.currentContext(); err != nil {
+	target, err := o.target()
+	if err != nil {
 		return err
 	}
-	if o.config, err = cli.Guard(o.repo, o.Env, o.kubeContext, o.AllowMismatch, o.ErrOut); err != nil {
+	cfg, err := o.Check(o.repo, o.Env, target, o.ErrOut)
+	if err != nil {
 		return err
 	}
-	desired, err := overlays.Build(filesys.MakeFsOnDisk(), o.instance.Dir)
+	desired, err := overlays.Build(o.fsys, o.instance.Dir)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w\nnothing was deleted: fix the overlay, or restore it from git, then retry", o.instance, err)
 	}
@@ -145,42 +172,53 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	plan, err := teardown.MakePlan(ctx, c, o.instance, desired, o.kubeContext)
+	plan, err := teardown.MakePlan(ctx, c, o.instance, desired, target.Context)
 	if err != nil {
 		return err
 	}
 	o.printPlan(plan)
 	if !plan.NamespaceExists && len(plan.Objects) == 0 {
-		fmt.Fprintf(o.ErrOut, "Instance %s has no namespace %s on context %q: nothing to delete.\n", o.instance, o.instance.Namespace(), o.kubeContext)
+		fmt.Fprintf(o.ErrOut, "Instance %s has no namespace %s on context %q: nothing to delete.\n", o.instance, o.instance.Namespace(), target.Context)
 		return nil
 	}
 	o.warnDeleteClasses(ctx, c, plan)
 	if unsafe := plan.UnsafeVolumes(); len(unsafe) > 0 && !o.AcceptDataLoss {
 		return &teardown.UnsafeError{Instance: o.instance, Volumes: unsafe, Flag: AcceptDataLossFlag}
 	}
-	if o.DryRun {
-		fmt.Fprintln(o.ErrOut, "Dry run: nothing was deleted.")
+	switch o.DryRun {
+	case cmdutil.DryRunClient:
+		fmt.Fprintln(o.ErrOut, "Dry run (client): nothing was sent to the server; --dry-run=server has the API server check each delete.")
 		return nil
-	}
-	if err := o.confirm(); err != nil {
-		return err
+	case cmdutil.DryRunNone:
+		if err := o.confirm(cfg, target.Context); err != nil {
+			return err
+		}
 	}
 
-	start := time.Now()
-	if err := teardown.Execute(ctx, c, plan, teardown.Options{Timeout: o.Timeout, Progress: o.ErrOut,
-		AcceptDataLoss: o.AcceptDataLoss, AcceptDataLossFlag: AcceptDataLossFlag}); err != nil {
+	start := o.clock.Now()
+	result, err := teardown.Execute(ctx, c, plan, teardown.Options{
+		DryRun: o.DryRun == cmdutil.DryRunServer, Timeout: o.Wait.Timeout, Progress: o.ErrOut,
+		AcceptDataLoss: o.AcceptDataLoss, AcceptDataLossFlag: AcceptDataLossFlag,
+	})
+	if err != nil {
 		return fmt.Errorf("teardown of %s incomplete: %w", o.instance, err)
 	}
-	fmt.Fprintf(o.ErrOut, "Instance %s deleted in %s.\n", o.instance, time.Since(start).Round(time.Millisecond))
-	return o.printAftermath(ctx, c, plan)
+	if o.DryRun == cmdutil.DryRunServer {
+		fmt.Fprintln(o.ErrOut, "Dry run (server): the API server accepted every delete and persisted none; nothing was deleted.")
+		return nil
+	}
+	fmt.Fprintf(o.ErrOut, "Instance %s deleted in %s.\n", o.instance, o.clock.Since(start).Round(time.Millisecond))
+	o.printAftermath(result.Volumes)
+	return nil
 }
 
-// confirm asks for the deliberate act the seed insists on. Protection
+// confirm asks for a deliberate act: the typed instance name, --yes, or
+// --confirm=INSTANCE. Protection
 // follows the cluster too: a context listed for a protected environment needs
 // --confirm whatever ENV was typed, even with --allow-context-mismatch.
-func (o *Options) confirm() error {
+func (o *Options) confirm(cfg *overlays.Config, kubeContext string) error {
 	name := o.Instance
-	if reason, protected := o.protection(); protected {
+	if reason, protected := protection(cfg, o.Env, kubeContext); protected {
 		if o.Confirm != name {
 			return fmt.Errorf("%s: pass --confirm=%s to tear down %s (--yes is not enough); nothing was deleted", reason, name, o.instance)
 		}
@@ -190,12 +228,12 @@ func (o *Options) confirm() error {
 }
 
 // protection says why the teardown needs --confirm, if it does.
-func (o *Options) protection() (string, bool) {
-	if o.config.Protected(o.Env) {
-		return fmt.Sprintf("environment %q is protected", o.Env), true
+func protection(cfg *overlays.Config, env, kubeContext string) (string, bool) {
+	if cfg.Protected(env) {
+		return fmt.Sprintf("environment %q is protected", env), true
 	}
-	if env, ok := o.config.ProtectedContext(o.kubeContext); ok {
-		return fmt.Sprintf("context %q belongs to the protected environment %q", o.kubeContext, env), true
+	if protectedEnv, ok := cfg.ProtectedContext(kubeContext); ok {
+		return fmt.Sprintf("context %q belongs to the protected environment %q", kubeContext, protectedEnv), true
 	}
 	return "", false
 }
@@ -227,10 +265,10 @@ func (o *Options) printPlan(p *teardown.Plan) {
 		fmt.Fprintf(o.Out, "  %s\n", obj.Ref)
 	}
 	if p.NamespaceExists {
-		fmt.Fprintf(o.Out, "  namespace/%s\n", p.Instance.Namespace())
+		fmt.Fprintf(o.Out, "  %s\n", kube.ObjectName(schema.GroupKind{Kind: "Namespace"}, p.Instance.Namespace()))
 	}
 	fmt.Fprintln(o.Out, "\nVolumes (the PVCs go with the namespace; Retain keeps each PV and its data):")
-	printVolumes(o.Out, p.Volumes, time.Now())
+	printVolumes(o.Out, p.Volumes, o.clock.Now())
 	fmt.Fprintln(o.Out)
 }
 
@@ -260,38 +298,16 @@ func printVolumes(out io.Writer, vols []volumes.Volume, now time.Time) {
 	}
 }
 
-// printAftermath shows the Released PVs and what to do next.
-func (o *Options) printAftermath(ctx context.Context, c *kube.Clients, plan *teardown.Plan) error {
-	var vols []volumes.Volume
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var err error
-		if vols, err = volumes.ForInstance(ctx, c.Typed, o.Instance, nil); err != nil {
-			return err
-		}
-		if allReleased(vols) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+// printAftermath shows the PVs the teardown kept and what to do next.
+func (o *Options) printAftermath(vols []volumes.Volume) {
 	fmt.Fprintln(o.Out, "PersistentVolumes kept (every generation, newest first); their data stays on the NFS server:")
-	printVolumes(o.Out, vols, time.Now())
+	printVolumes(o.Out, vols, o.clock.Now())
 	fmt.Fprintf(o.Out, `
 Next:
   kubectl qxsms pvc-nfs-path %[1]s --rsync DEST   # copy the data back
   kubectl qxsms pv-released %[1]s                 # list, export, rebind or delete these PVs
 Remove k8s/overlays/%[2]s/%[1]s from the config repo, or the next pipeline deploys it again.
 `, o.Instance, o.Env)
-	return nil
-}
-
-func allReleased(vols []volumes.Volume) bool {
-	for _, v := range vols {
-		if v.PV != nil && v.PV.Status.Phase == corev1.VolumeBound && v.PV.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimRetain {
-			return false
-		}
-	}
-	return true
 }
 
 func boolToInt(b bool) int {

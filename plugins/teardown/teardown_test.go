@@ -14,6 +14,7 @@ import (
 	"github.com/qxsms/kubectl-qxsms/pkg/overlays"
 	"github.com/qxsms/kubectl-qxsms/pkg/teardown"
 	"github.com/qxsms/kubectl-qxsms/pkg/volumes"
+	"github.com/qxsms/kubectl-qxsms/plugins/internal/cli"
 )
 
 // Protection follows the cluster: a context of a protected environment
@@ -37,10 +38,9 @@ func TestConfirmFollowsTheContext(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			streams, _, _, _ := genericiooptions.NewTestIOStreams()
-			o := &Options{Env: tc.env, Instance: "demo", Yes: tc.yes, Confirm: tc.confirm, IOStreams: streams,
-				instance: overlays.Instance{Env: tc.env, Name: "demo"}, config: cfg, kubeContext: tc.context,
-				isTerminal: func() bool { return false }}
-			err := o.confirm()
+			o := &Options{Env: tc.env, Instance: "demo", ConfirmFlags: cli.ConfirmFlags{Yes: tc.yes, Confirm: tc.confirm}, IOStreams: streams,
+				instance: overlays.Instance{Env: tc.env, Name: "demo"}, isTerminal: func() bool { return false }}
+			err := o.confirm(cfg, tc.context)
 			if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("confirm() = %v, want %q", err, tc.want)
 			}

@@ -11,10 +11,14 @@ import (
 
 func TestVersionReportsServer(t *testing.T) {
 	var out struct {
-		Plugin        struct{ Version, GoVersion, ClientGoVersion string }
-		ServerVersion *struct{ GitVersion string }
+		APIVersion, Kind string
+		Plugin           struct{ Version, GoVersion, ClientGoVersion string }
+		ServerVersion    *struct{ GitVersion string }
 	}
 	NewTest(t).Qxsms("version", "-o", "json").Run().Success().JSON(&out)
+	if out.APIVersion != "qxsms.io/v1alpha1" || out.Kind != "Version" {
+		t.Errorf("version -o json is %s %s, want qxsms.io/v1alpha1 Version", out.APIVersion, out.Kind)
+	}
 	if out.ServerVersion == nil || out.ServerVersion.GitVersion != "v1.37.2" {
 		t.Fatalf("server version %+v, want v1.37.2", out.ServerVersion)
 	}

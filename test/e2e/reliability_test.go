@@ -125,7 +125,7 @@ func TestReliabilityBadInput(t *testing.T) {
 		{"environment name with ../", nil, []string{"deploy", "../overlays"}, []string{"invalid environment name"}},
 		{"--diff with --dry-run", nil, []string{"deploy", "staging", "--diff", "--dry-run=server"}, []string{"cannot be combined"}},
 		{"--diff with -o json", nil, []string{"deploy", "staging", "--diff", "-o", "json"}, []string{"cannot be combined"}},
-		{"--parallel 0", nil, []string{"deploy", "staging", "--parallel", "0"}, []string{"--parallel must be at least 1"}},
+		{"--parallel -1", nil, []string{"deploy", "staging", "--parallel", "-1"}, []string{"--parallel must be 0 (all at once) or more"}},
 		{"unsupported -o", nil, []string{"deploy", "staging", "-o", "wide"}, []string{`--output "wide" is not supported`}},
 		{"--root without overlays", nil, []string{"deploy", "staging", "--root", "/tmp"}, []string{"holds no overlays/"}},
 		{"teardown without confirmation", nil, []string{"teardown", "staging", inst}, []string{"pass --yes"}},

@@ -26,12 +26,18 @@ func TestTeardownKeepsDataAndOthers(t *testing.T) {
 
 	// Without confirmation (stdin is not a terminal): refused, nothing deleted.
 	x.Qxsms("teardown", "staging", inst).Run().Failure().StderrContains("pass --yes", "nothing was changed")
-	// A dry run shows the plan and deletes nothing.
-	plan := x.Qxsms("teardown", "staging", inst, "--dry-run").Run().Success()
+	// A server dry run has the API server check every delete and persists none.
+	x.Qxsms("teardown", "staging", inst, "--dry-run=server").Run().Success().
+		StderrContains("deployment.apps/qxsms deleted (server dry run)", "namespace/"+ns+" deleted (server dry run)", "nothing was deleted")
+	// A client dry run shows the plan and sends nothing.
+	plan := x.Qxsms("teardown", "staging", inst, "--dry-run=client").Run().Success()
 	plan.StdoutContains("deployment.apps/qxsms", "namespace/"+ns, "Retain", "nfs.qxsms.local:/srv/nfs/pvc-", `context "kwok-qxsms"`)
 	if strings.Index(plan.Stdout, "statefulset.apps/postgres") > strings.Index(plan.Stdout, "configmap/") {
 		t.Errorf("plan does not list workloads first:\n%s", plan.Stdout)
 	}
+	// The guard checks the server the flags lead to, not only the context's name.
+	x.Qxsms("teardown", "staging", inst, "--yes", "--server", "https://127.0.0.1:1").Run().Failure().
+		StderrContains("through server https://127.0.0.1:1", "--allow-context-mismatch")
 	if !namespaceExists(t, ns) {
 		t.Fatal("refused or dry-run teardown deleted the namespace")
 	}

@@ -90,6 +90,7 @@ func TestVolumesLifecycle(t *testing.T) {
 		t.Fatalf("exported manifest is not clean (%v):\n%s", err, exported)
 	}
 	data := before["qxsms-data"]
+	x.Qxsms("pv-released", data.Volume, "--rebind", ns+"/qxsms-data", "--dry-run=server").Run().Success().StderrContains("(server dry run)")
 	claim := x.Qxsms("pv-released", data.Volume, "--rebind", ns+"/qxsms-data").Run().Success()
 	claim.StdoutContains("volumeName: "+data.Volume, "kind: PersistentVolumeClaim")
 	x.Kubectl("create", "namespace", ns).Run().Success()
@@ -106,7 +107,8 @@ func TestVolumesLifecycle(t *testing.T) {
 
 	// Delete the three still Released: refused without confirmation, then done; the data stays.
 	x.Qxsms("pv-released", inst, "--delete").Run().Failure().StderrContains("pass --yes")
-	x.Qxsms("pv-released", inst, "--delete", "--dry-run").Run().Success().StdoutContains("(server dry run)")
+	x.Qxsms("pv-released", inst, "--delete", "--dry-run=client").Run().Success().StdoutContains(" deleted (dry run)")
+	x.Qxsms("pv-released", inst, "--delete", "--dry-run=server").Run().Success().StdoutContains(" deleted (server dry run)")
 	del := x.Qxsms("pv-released", inst, "--delete", "--yes").Run().Success()
 	if n := strings.Count(del.Stdout, " deleted\n"); n != 3 {
 		t.Fatalf("--delete deleted %d PVs, want 3:\n%s", n, del.Stdout)

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -143,4 +144,25 @@ func GuardTarget(repo *overlays.Repo, env string, t Target, allowMismatch bool, 
 // AddAllowMismatchFlag adds the deliberate override of the context guard.
 func AddAllowMismatchFlag(cmd *cobra.Command, allow *bool) {
 	cmd.Flags().BoolVar(allow, "allow-context-mismatch", false, "Proceed although k8s/qxsms.yaml does not allow the active kube context for this environment.")
+}
+
+// Options is the shape of every subcommand's options.
+type Options interface {
+	// Complete resolves the arguments, the config repo and the clients.
+	Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error
+	// Validate checks flag values and combinations, sending nothing.
+	Validate() error
+	// Run calls the engine and prints its results.
+	Run(ctx context.Context) error
+}
+
+// Run is every subcommand's RunE: Complete, Validate, then Run.
+func Run(f cmdutil.Factory, o Options, cmd *cobra.Command, args []string) error {
+	if err := o.Complete(f, cmd, args); err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return o.Run(cmd.Context())
 }
