@@ -13,7 +13,7 @@ PKG := github.com/qxsms/kubectl-qxsms
 LDFLAGS := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 BIN := bin/kubectl-qxsms
 export KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
-E2E_TIMEOUT ?= 40m
+E2E_TIMEOUT ?= 55m
 
 FUZZTIME ?= 10s
 
@@ -78,6 +78,7 @@ BENCH_REPEAT ?= 3
 BENCH_RTT ?= 0,20,50
 BENCH_SCALE ?= 10,50,150
 BENCH_SCALE_RTT ?= 20
+BENCH_CANARY_SOAK ?= 10s
 BENCH_OUT ?= $(CURDIR)/BENCHMARKS.md
 
 ## Benchmarks against the kubectl workflow, same run, same cluster: writes BENCHMARKS.md.
@@ -85,7 +86,8 @@ bench: build cluster-up
 	cd hack && $(GO) run ./bench -repo $(CURDIR) -tools "$$(./build-tools.sh)" -plugin-dir $(CURDIR)/bin \
 		-kubeconfig $(CURDIR)/.cluster/kubeconfig -cluster-dir $(CURDIR)/.cluster -out $(BENCH_OUT) \
 		-instances $(BENCH_INSTANCES) -restarts $(BENCH_RESTARTS) -pvs $(BENCH_PVS) -repeat $(BENCH_REPEAT) \
-		-rtt $(BENCH_RTT) -scale $(BENCH_SCALE) -scale-rtt $(BENCH_SCALE_RTT)
+		-rtt $(BENCH_RTT) -scale $(BENCH_SCALE) -scale-rtt $(BENCH_SCALE_RTT) \
+		-canary-soak $(BENCH_CANARY_SOAK)
 	@{ printf '\n## Go benchmarks (client-side hot paths)\n\n```\n'; \
 	   $(GO) test -run '^$$' -bench . -benchmem -benchtime 20x ./k8s ./pkg/volumes | grep -E '^Benchmark'; \
 	   printf '```\n'; } >> $(BENCH_OUT)

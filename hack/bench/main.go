@@ -28,6 +28,7 @@ import (
 type config struct {
 	repoRoot, tools, pluginDir, kubeconfig, clusterDir, out string
 	instances, restarts, pvs, repeat                        int
+	canarySoak                                              time.Duration
 	// rtts are the networks measured; scale the instance counts of the
 	// scaling rows, measured at the RTTs in scaleRTTs.
 	rtts, scaleRTTs []time.Duration
@@ -137,6 +138,7 @@ func main() {
 	flag.IntVar(&c.restarts, "restarts", 20, "instances restarted per side")
 	flag.IntVar(&c.pvs, "pvs", 5000, "Released PVs listed")
 	flag.IntVar(&c.repeat, "repeat", 3, "repetitions of the listing benchmark (median)")
+	flag.DurationVar(&c.canarySoak, "canary-soak", 10*time.Second, "the progressive deploy's --canary-soak")
 	flag.StringVar(&rtts, "rtt", "0,20,50", "round-trip times between the clients and the API server, in ms (0: direct)")
 	flag.StringVar(&scale, "scale", "10,50,150", "instance counts of the scaling rows (kubectl's loop only up to -instances)")
 	flag.StringVar(&scaleRTTs, "scale-rtt", "20", "round-trip times, in ms, at which the scaling rows run")
@@ -234,6 +236,10 @@ func run(c config) error {
 	if err != nil {
 		return err
 	}
+	prog, err := b.progressiveScenario(b.progressiveLink())
+	if err != nil {
+		return err
+	}
 	for _, l := range b.links[:len(c.rtts)] {
 		r, ds, err := b.deployScenarios(l)
 		if err != nil {
@@ -255,7 +261,7 @@ func run(c config) error {
 		return err
 	}
 	rows = append(rows, r)
-	return b.writeReport(rows, paused, counts)
+	return b.writeReport(rows, paused, counts, prog)
 }
 
 // newLink gives the clients a way to the API server at rtt: a kubeconfig

@@ -134,14 +134,15 @@ func intList(ns []int) string {
 }
 
 // writeReport writes BENCHMARKS.md; paused is the fresh deploy with the
-// controllers paused, counts the request-log runs.
-func (b *bench) writeReport(rows []row, paused measurement, c counts) error {
+// controllers paused, counts the request-log runs, prog the progressive
+// rollout against the plain one.
+func (b *bench) writeReport(rows []row, paused measurement, c counts, prog progressiveRun) error {
 	var w strings.Builder
 	cores := time.Duration(runtime.NumCPU())
 	fl := newFloors(rows, paused, b.instances, b.parallel, c)
 	fmt.Fprintf(&w, "# Benchmarks\n\nWritten by `make bench` (hack/bench) on %s, in one run:\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&w, "    make bench BENCH_INSTANCES=%d BENCH_RESTARTS=%d BENCH_PVS=%d BENCH_REPEAT=%d BENCH_RTT=%s BENCH_SCALE=%s BENCH_SCALE_RTT=%s\n\n",
-		b.instances, b.restarts, b.pvs, b.repeat, msList(b.rtts), intList(b.scale), msList(b.scaleRTTs))
+	fmt.Fprintf(&w, "    make bench BENCH_INSTANCES=%d BENCH_RESTARTS=%d BENCH_PVS=%d BENCH_REPEAT=%d BENCH_RTT=%s BENCH_SCALE=%s BENCH_SCALE_RTT=%s BENCH_CANARY_SOAK=%s\n\n",
+		b.instances, b.restarts, b.pvs, b.repeat, msList(b.rtts), intList(b.scale), msList(b.scaleRTTs), b.canarySoak)
 	fmt.Fprintf(&w, "- Machine: %s\n", machine())
 	fmt.Fprintf(&w, "- Cluster: the local control plane of `make cluster-up` (kube-apiserver, etcd, controller-manager, scheduler v1.37.2, kwok nodes), on the same machine\n")
 	fmt.Fprintf(&w, "- Baseline: the kubectl v1.37.2 built in hack/, measured in the same run, on the same cluster; fresh namespaces for every deploy scenario\n")
@@ -254,7 +255,24 @@ func (b *bench) writeReport(rows []row, paused measurement, c counts) error {
 		}
 	}
 
-	// 3. Requests and round trips.
+	// 3. What a progressive rollout costs.
+	fmt.Fprintf(&w, "\n## Progressive rollout\n\n")
+	fmt.Fprintf(&w, "A fresh deploy of %d instances at RTT %s, both sides kubectl-qxsms with `--wait`: a canary (rolled out, then watched for `--canary-soak %s`), "+
+		"then the other instances in %d waves, each rolled out before the next, against all instances at once. "+
+		"Target: the progressive deploy takes less than twice the plain deploy's time plus the soak.\n\n",
+		prog.instances, fmtRTT(prog.rtt), prog.soak, progressiveWaves)
+	fmt.Fprintf(&w, "| scenario | RTT | instances | all at once | progressive | progressive minus soak / all at once | bound: 2x + soak | within | client CPU all at once | client CPU progressive |\n")
+	fmt.Fprintf(&w, "|---|---|---|---|---|---|---|---|---|---|\n")
+	within := "yes"
+	if prog.progressive.wall >= prog.bound() {
+		within = "**no**"
+	}
+	fmt.Fprintf(&w, "| deploy --wait, fresh namespaces | %s | %d | %s | %s | %.2fx | %s | %s | %.1fs | %.1fs |\n",
+		fmtRTT(prog.rtt), prog.instances, prog.plain.wall.Round(time.Millisecond), prog.progressive.wall.Round(time.Millisecond),
+		float64(prog.progressive.wall-prog.soak)/float64(prog.plain.wall), prog.bound().Round(time.Millisecond), within,
+		prog.plain.clientCPU.Seconds(), prog.progressive.clientCPU.Seconds())
+
+	// 4. Requests and round trips.
 	fmt.Fprintf(&w, "\n## Requests and round trips\n\n")
 	fmt.Fprintf(&w, "From client-go's request log (`-v=6`), in separate runs of %d instances at RTT %s, so that logging does not weigh on the timings above "+
 		"and requests sent together overlap in the log. Rounds are the longest chain of requests each sent after the previous one's answer: "+
@@ -291,8 +309,10 @@ func (b *bench) writeReport(rows []row, paused measurement, c counts) error {
 			w.WriteString(line)
 		}
 	}
+	fmt.Fprintf(&w, "- progressive rollout: `kubectl qxsms deploy staging --wait --canary INSTANCE --canary-soak %s --waves %d` vs `kubectl qxsms deploy staging --wait`\n",
+		prog.soak, progressiveWaves)
 	fmt.Fprint(&w, "\nPeak RSS is the largest single process (for loops, the largest of the kubectl runs).\n"+
-		"Reproduce: `make bench` (variables: BENCH_INSTANCES, BENCH_RESTARTS, BENCH_PVS, BENCH_REPEAT, BENCH_RTT, BENCH_SCALE, BENCH_SCALE_RTT).\n")
+		"Reproduce: `make bench` (variables: BENCH_INSTANCES, BENCH_RESTARTS, BENCH_PVS, BENCH_REPEAT, BENCH_RTT, BENCH_SCALE, BENCH_SCALE_RTT, BENCH_CANARY_SOAK).\n")
 	if err := os.WriteFile(b.out, []byte(w.String()), 0o644); err != nil {
 		return err
 	}

@@ -56,14 +56,16 @@ func (b *bench) kubectlLoop(l *link, d deployment, verbose bool) func() (measure
 
 // settle lets the deployments' rollouts finish (through the direct link), so
 // the next scenario does not compete with the controllers still starting
-// the pods of this one.
+// the pods of this one. With 150 fresh instances the provisioner binds 600
+// claims one after the other, and pods that found their claims unbound wait
+// for the scheduler's retry: 5 minutes was once too short there.
 func (b *bench) settle(ds ...deployment) error {
 	b.say("waiting for the rollouts")
 	for _, d := range ds {
 		if d.repo == "" {
 			continue
 		}
-		if _, err := b.cmd(b.links0(), "kubectl", "qxsms", "deploy", "staging", "--root", d.repo, "--wait", "--timeout", "5m"); err != nil {
+		if _, err := b.cmd(b.links0(), "kubectl", "qxsms", "deploy", "staging", "--root", d.repo, "--wait", "--timeout", "15m"); err != nil {
 			return err
 		}
 	}
@@ -141,6 +143,7 @@ func (b *bench) deployPair(l *link, n int, withKubectl bool) (freshRow, unchange
 		if err != nil {
 			return row{}, fmt.Errorf("%s, %d instances, %s: %w", name, n, l, err)
 		}
+		b.sayResult(qm, km)
 		return row{kind: kind, scenario: name, rtt: l.rtt, instances: n, objects: n * perInstance,
 			qxsmsCmd:   fmt.Sprintf("kubectl qxsms deploy staging  (%d instances)", n),
 			kubectlCmd: fmt.Sprintf("for d in k8s/overlays/staging/*; do kubectl apply -k $d; done  (%d instances)", n),
@@ -186,11 +189,22 @@ func (b *bench) restartScenario(l *link, ds [2]deployment) (row, error) {
 	if err != nil {
 		return row{}, fmt.Errorf("restart, %s: %w", l, err)
 	}
+	b.sayResult(qm, km)
 	return row{kind: restart, scenario: fmt.Sprintf("restart and wait, %d instances x 2 Deployments", n),
 		rtt: l.rtt, instances: n, objects: 2 * n,
 		qxsmsCmd:   fmt.Sprintf("kubectl qxsms restart INSTANCE x%d --wait", n),
 		kubectlCmd: "per Deployment: kubectl rollout restart + kubectl rollout status",
 		qxsms:      qm, kubectl: km, hasKubectl: true, target: target(restart, l.rtt, true)}, nil
+}
+
+// sayResult reports a pair's times as soon as they are measured, so that a
+// run that fails later still shows them.
+func (b *bench) sayResult(q, k measurement) {
+	if k.wall == 0 {
+		b.say("kubectl-qxsms %s", q.wall.Round(time.Millisecond))
+		return
+	}
+	b.say("kubectl-qxsms %s, kubectl %s: %.1fx", q.wall.Round(time.Millisecond), k.wall.Round(time.Millisecond), float64(k.wall)/float64(q.wall))
 }
 
 func (b *bench) qxsmsRestart(l *link, names []string, verbose bool) func() (measurement, error) {
@@ -291,4 +305,59 @@ func target(kind scenarioKind, rtt time.Duration, main bool) string {
 		return ">= 5x"
 	}
 	return "-"
+}
+
+// progressiveWaves is the waves after the canary in the progressive scenario.
+const progressiveWaves = 5
+
+// progressiveRun is a fresh deploy of -instances with a canary and waves
+// against the plain parallel deploy, both with --wait, at one RTT: what the
+// safety of a progressive rollout costs.
+type progressiveRun struct {
+	rtt                time.Duration
+	instances          int
+	soak               time.Duration
+	plain, progressive measurement
+}
+
+// bound is the most the progressive deploy may take: twice the plain
+// deploy's time, plus the soak.
+func (p progressiveRun) bound() time.Duration { return 2*p.plain.wall + p.soak }
+
+// progressiveLink is where the progressive scenario runs: the RTT of the
+// scaling rows (a CI runner's), else the first one measured.
+func (b *bench) progressiveLink() *link {
+	for _, l := range b.links[:len(b.rtts)] {
+		if slices.Contains(b.scaleRTTs, l.rtt) {
+			return l
+		}
+	}
+	return b.links[0]
+}
+
+func (b *bench) progressiveScenario(l *link) (progressiveRun, error) {
+	p := progressiveRun{rtt: l.rtt, instances: b.instances, soak: b.canarySoak}
+	b.say("deploy --wait of %d instances: --canary, --waves %d, --canary-soak %s against all at once, %s", p.instances, progressiveWaves, p.soak, l)
+	plain, err := b.newDeployment("pw", l.rtt, p.instances)
+	if err != nil {
+		return p, err
+	}
+	prog, err := b.newDeployment("pc", l.rtt, p.instances)
+	if err != nil {
+		return p, err
+	}
+	deploy := func(d deployment, extra ...string) func() (measurement, error) {
+		return func() (measurement, error) {
+			args := append([]string{"qxsms", "deploy", "staging", "--root", d.repo, "--wait", "--timeout", "10m"}, extra...)
+			return b.measure(l, "kubectl", args...)
+		}
+	}
+	p.progressive, p.plain, err = b.pair(
+		deploy(prog, "--canary", prog.names[0], "--canary-soak", p.soak.String(), "--waves", fmt.Sprint(progressiveWaves)),
+		deploy(plain))
+	if err != nil {
+		return p, fmt.Errorf("progressive deploy, %s: %w", l, err)
+	}
+	b.say("progressive %s, all at once %s (bound: %s)", p.progressive.wall.Round(time.Millisecond), p.plain.wall.Round(time.Millisecond), p.bound().Round(time.Millisecond))
+	return p, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pmezard/go-difflib/difflib"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubectldiff "k8s.io/kubectl/pkg/cmd/diff"
@@ -27,12 +26,6 @@ func desiredState(o *unstructured.Unstructured) *unstructured.Unstructured {
 	unstructured.RemoveNestedField(o.Object, "metadata", "resourceVersion")
 	unstructured.RemoveNestedField(o.Object, "status")
 	return o
-}
-
-// sameContent compares a live object with the server's answer, Secret values
-// included: masking comes only when a diff is displayed.
-func sameContent(live, out *unstructured.Unstructured) bool {
-	return equality.Semantic.DeepEqual(desiredState(live).Object, desiredState(out).Object)
 }
 
 func isSecret(o *unstructured.Unstructured) bool {

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,6 +29,16 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
+	// The kube-apiserver a fault test restarts outlives the run: it must not
+	// inherit what the caller left open (a lock held around the run would
+	// then be held until the cluster stops). Go's own files are close-on-exec.
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		for _, fd := range fds {
+			if n, err := strconv.Atoi(fd.Name()); err == nil && n > 2 {
+				syscall.CloseOnExec(n)
+			}
+		}
+	}
 	if err := setup(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e setup failed: %v\n", err)
 		os.Exit(1)
