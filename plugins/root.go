@@ -18,6 +18,7 @@ import (
 	// Authentication plugins (exec, OIDC) as kubectl has them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
+	"github.com/qxsms/kubectl-qxsms/pkg/kube"
 	"github.com/qxsms/kubectl-qxsms/plugins/deploy"
 	"github.com/qxsms/kubectl-qxsms/plugins/newinstance"
 	"github.com/qxsms/kubectl-qxsms/plugins/pvcnfspath"
@@ -59,10 +60,14 @@ is an overlay in k8s/overlays/<environment>/<instance> and lives in namespace qx
 		WithDeprecatedPasswordFlag().
 		WithDiscoveryBurst(300).
 		WithDiscoveryQPS(50)
+	// One limit for every client the command builds (discovery, typed,
+	// dynamic), so together they stay within one HTTP/2 connection.
+	inFlight := kube.NewInFlightLimit(kube.MaxInFlight)
 	configFlags.WrapConfigFn = func(c *rest.Config) *rest.Config {
 		if c.QPS == 0 {
 			c.QPS, c.Burst = defaultQPS, defaultBurst
 		}
+		c.Wrap(inFlight.Wrap)
 		return c
 	}
 	configFlags.AddFlags(cmd.PersistentFlags())
