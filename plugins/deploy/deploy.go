@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -151,6 +152,20 @@ func NewCmdDeploy(f cmdutil.Factory, streams genericiooptions.IOStreams) *cobra.
 	return cmd
 }
 
+// deployGCPercent trades memory for CPU in this short-lived command: its heap
+// is mostly garbage from building and encoding objects, and at Go's default of
+// 100 the collector took a fifth of its CPU, which on a CI runner is the whole
+// cost. Measured on an unchanged redeploy of 50 instances: client CPU 2.8s at
+// 100, 2.25s at 200, 2.1s at 400; peak RSS 136, 150 and 183 MiB.
+const deployGCPercent = 200
+
+// lessGC applies deployGCPercent unless the user set GOGC.
+func lessGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(deployGCPercent)
+	}
+}
+
 // Complete resolves the repo, the instances, the rollout, the context and the clients.
 func (o *Options) Complete(f cmdutil.Factory, cmd *cobra.Command, args []string) error {
 	o.env, o.selected = args[0], args[1:]
@@ -214,6 +229,7 @@ func (o *Options) Validate() error {
 // Run checks the target, builds every selected instance and hands them to the engine.
 func (o *Options) Run(ctx context.Context) (err error) {
 	defer func() { err = o.fail(err) }()
+	lessGC()
 	target, err := o.target()
 	if err != nil {
 		return err

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -284,6 +286,30 @@ func TestDeployRefusesFlagCombinations(t *testing.T) {
 			}
 			if out.Len() > 0 {
 				t.Errorf("stdout: %q", out)
+			}
+		})
+	}
+}
+
+func TestLessGC(t *testing.T) {
+	for _, tc := range []struct {
+		name, gogc string
+		unset      bool
+		want       int
+	}{
+		{name: "GOGC unset: the deploy's own setting", unset: true, want: deployGCPercent},
+		{name: "GOGC set: the user's choice stays", gogc: "50", want: 77},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogc) // restores the variable after the test
+			if tc.unset {
+				os.Unsetenv("GOGC")
+			}
+			// 77 stands for whatever the runtime took from GOGC at start.
+			defer debug.SetGCPercent(debug.SetGCPercent(77))
+			lessGC()
+			if got := debug.SetGCPercent(77); got != tc.want {
+				t.Errorf("GC percent = %d, want %d", got, tc.want)
 			}
 		})
 	}
