@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -15,8 +16,9 @@ import (
 // connection full and net/http dials another TLS connection for it, and then
 // throws most of them away once a stream frees up (golang/go#16582). A deploy
 // of 64 instances issues hundreds of requests at once, so without a bound a
-// quarter of its client CPU went into TLS handshakes. Below the server's limit,
-// the rest of a connection is left to the long-lived watches of rollout waits.
+// quarter of its client CPU went into TLS handshakes. Watches are not counted
+// (see InFlightLimit): a deploy --wait of many instances still opens more
+// streams than one connection carries, and net/http dials a few more for them.
 const MaxInFlight = 80
 
 // InFlightLimit bounds the requests in flight across every client that wraps
@@ -24,12 +26,13 @@ const MaxInFlight = 80
 // as long as a rollout takes, and counting them would starve the requests
 // that make the rollout happen.
 type InFlightLimit struct {
+	n   int64
 	sem *semaphore.Weighted
 }
 
 // NewInFlightLimit returns a limit of n requests in flight.
 func NewInFlightLimit(n int64) *InFlightLimit {
-	return &InFlightLimit{sem: semaphore.NewWeighted(n)}
+	return &InFlightLimit{n: n, sem: semaphore.NewWeighted(n)}
 }
 
 // Wrap is a rest.Config WrapTransport: every client built from a config
@@ -53,11 +56,13 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if isStream(req) || ctx.Value(slotKey{t.limit}) != nil {
 		return t.next.RoundTrip(req)
 	}
+	// The request's timeout runs while it waits for a slot: say so, or a
+	// request never sent would read as a server that never answered.
 	if err := t.limit.sem.Acquire(ctx, 1); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("waiting for one of the %d requests in flight to %s to finish: %w", t.limit.n, req.URL.Host, err)
 	}
 	resp, err := t.next.RoundTrip(req.WithContext(context.WithValue(ctx, slotKey{t.limit}, true)))
-	if err != nil || resp.Body == nil {
+	if err != nil || !holdsStream(resp) {
 		t.limit.sem.Release(1)
 		return resp, err
 	}
@@ -67,6 +72,15 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // WrappedRoundTripper lets client-go's debugging wrappers see through.
 func (t *limitedTransport) WrappedRoundTripper() http.RoundTripper { return t.next }
+
+// holdsStream reports whether the response still has a body to come on its
+// stream. An empty one (a 304, whose body client-go's HTTP cache drops without
+// closing it) and a protocol switch (a connection of its own) free the
+// stream as soon as they arrive.
+func holdsStream(resp *http.Response) bool {
+	return resp.Body != nil && resp.Body != http.NoBody && resp.ContentLength != 0 &&
+		resp.StatusCode != http.StatusNotModified && resp.StatusCode != http.StatusSwitchingProtocols
+}
 
 // isStream reports a request whose response lasts as long as the server
 // keeps sending: a watch, or a followed log.

@@ -117,7 +117,7 @@ func (f *fakeRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	for p := f.peak.Load(); n > p && !f.peak.CompareAndSwap(p, n); p = f.peak.Load() {
 	}
 	resp, err := f.answer(req)
-	if err != nil || resp.Body == nil {
+	if err != nil || resp.Body == nil || resp.Body == http.NoBody {
 		f.inFlight.Add(-1)
 		return resp, err
 	}
@@ -132,8 +132,9 @@ type countingBody struct {
 
 func (b *countingBody) Close() error { b.done(); return b.ReadCloser.Close() }
 
+// ok answers like the API server: a body of unknown length, sent in frames.
 func ok(*http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader("{}"))}, nil
+	return &http.Response{StatusCode: 200, ContentLength: -1, Body: io.NopCloser(strings.NewReader("{}"))}, nil
 }
 
 func request(t *testing.T, ctx context.Context, url string) *http.Request {
@@ -155,8 +156,9 @@ func TestInFlightLimitSlots(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		if _, err := rt.RoundTrip(request(t, ctx, url)); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("second request with the only slot held: err = %v, want the context's deadline", err)
+		_, err = rt.RoundTrip(request(t, ctx, url))
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for one of the 1 requests in flight to api") {
+			t.Fatalf("second request with the only slot held: err = %v, want the context's deadline, saying it never left", err)
 		}
 		resp.Body.Close()
 		resp.Body.Close() // a second Close must not give back a second slot
@@ -179,6 +181,32 @@ func TestInFlightLimitSlots(t *testing.T) {
 			t.Fatalf("after EOF: %v", err)
 		}
 	})
+	// client-go's HTTP cache answers a 304 from its cache and drops the
+	// 304's body without closing it; an upgraded connection is not a stream.
+	for _, tc := range []struct {
+		name string
+		resp http.Response
+	}{
+		{"a 304 left unclosed holds no slot", http.Response{StatusCode: http.StatusNotModified, ContentLength: -1, Body: io.NopCloser(strings.NewReader(""))}},
+		{"an empty body left unclosed holds no slot", http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader(""))}},
+		{"http.NoBody holds no slot", http.Response{StatusCode: http.StatusOK, ContentLength: -1, Body: http.NoBody}},
+		{"a protocol switch holds no slot", http.Response{StatusCode: http.StatusSwitchingProtocols, ContentLength: -1, Body: io.NopCloser(strings.NewReader(""))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := NewInFlightLimit(1).Wrap(&fakeRT{answer: func(*http.Request) (*http.Response, error) {
+				resp := tc.resp
+				return &resp, nil
+			}})
+			for range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_, err := rt.RoundTrip(request(t, ctx, url))
+				cancel()
+				if err != nil {
+					t.Fatalf("with the earlier answers never closed: %v", err)
+				}
+			}
+		})
+	}
 	t.Run("a failed request gives its slot back", func(t *testing.T) {
 		fail := &fakeRT{answer: func(*http.Request) (*http.Response, error) { return nil, errors.New("connection refused") }}
 		rt := NewInFlightLimit(1).Wrap(fail)
