@@ -87,7 +87,9 @@ ln -sfn "$KWOK_WORKDIR/clusters/$name/logs" "$state/logs/components"
 
 # Fake nodes cost nothing, so they take more pods than a kubelet would: make
 # bench keeps every instance of its runs (up to 150 instances of 4 pods in one
-# scenario, about 3000 pods in all) until it cleans up.
+# scenario, about 3000 pods in all) until it cleans up. The pods' requests
+# count too: 2048 of them filled 2 x 256 CPUs and left the last instances of
+# the 150 Pending (Insufficient cpu).
 log "adding 2 fake nodes"
 for i in 0 1; do cat <<YAML
 ---
@@ -103,8 +105,8 @@ metadata:
     kubernetes.io/arch: amd64
     type: kwok
 status:
-  allocatable: {cpu: "256", memory: 1Ti, pods: "5000"}
-  capacity: {cpu: "256", memory: 1Ti, pods: "5000"}
+  allocatable: {cpu: "4096", memory: 16Ti, pods: "5000"}
+  capacity: {cpu: "4096", memory: 16Ti, pods: "5000"}
 YAML
 done | "${kubectl[@]}" apply -f - >/dev/null
 "${kubectl[@]}" apply -k "$repo/k8s/cluster" >/dev/null
