@@ -222,8 +222,11 @@ func TestInFlightLimitSlots(t *testing.T) {
 	t.Run("watches and followed logs take no slot", func(t *testing.T) {
 		rt := NewInFlightLimit(1).Wrap(&fakeRT{answer: ok})
 		for _, stream := range []string{url + "?watch=true", url + "?watch=1&resourceVersion=5", "https://api/api/v1/namespaces/a/pods/p/log?follow=true"} {
-			if _, err := rt.RoundTrip(request(t, context.Background(), stream)); err != nil {
-				t.Fatal(err)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := rt.RoundTrip(request(t, ctx, stream))
+			cancel()
+			if err != nil {
+				t.Fatalf("%s with the streams before it open: %v", stream, err)
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
