@@ -106,6 +106,40 @@ func TestInFlightLimitKeepsOneConnection(t *testing.T) {
 	}
 }
 
+// Answers without a body, as net/http hands them over from a real HTTP/2
+// server, left unclosed the way client-go's HTTP cache leaves a 304's: each
+// must give its slot back, or a command stalls once 80 of them came by.
+func TestInFlightLimitBodilessAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		answer http.HandlerFunc
+	}{
+		{"304 Not Modified", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotModified) }},
+		{"204 No Content", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }},
+		{"200 with Content-Length 0", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := h2Server(t, 10, tc.answer)
+			c := clientFor(t, srv, NewInFlightLimit(1))
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = c.Do(req) // the body is never closed
+				cancel()
+				if err != nil {
+					t.Fatalf("request %d with the earlier answers unclosed: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
+
 // fakeRT answers from a function and counts the requests in flight.
 type fakeRT struct {
 	inFlight, peak atomic.Int32
